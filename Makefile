@@ -1,0 +1,60 @@
+# genrl_lite: two commands from a fresh clone.
+#   make demo   build .venv if missing, then run every notebook on the embedded defaults
+#               (outputs in build/notebooks; FAST=1 make demo for the seconds-long CI budgets)
+#   make test   build .venv if missing, then unit tests + every notebook under nbval in fast mode
+# Other targets: make lab (JupyterLab), make figures, make data, make bench.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+CELL_TIMEOUT ?= 900
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
+export MUJOCO_GL ?= egl
+export PYTHONHASHSEED ?= 0
+
+.PHONY: venv demo test unit notebooks lab figures data bench clean-venv
+
+venv: $(STAMP)
+
+$(STAMP): requirements-lock.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements-lock.txt
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps -e .
+	$(PY) -m ipykernel install --sys-prefix --name python3 > /dev/null
+	touch $(STAMP)
+
+demo: $(STAMP)
+	@mkdir -p build/notebooks
+	@for nb in $(NOTEBOOKS); do \
+	  echo ">>> $$nb"; \
+	  GENRL_LITE_FAST=$${FAST:-0} $(VENV)/bin/jupyter nbconvert --to notebook --execute \
+	    --ExecutePreprocessor.timeout=-1 --output-dir build/notebooks "$$nb" || exit 1; \
+	done
+	@echo "Executed notebooks are in build/notebooks/ (open them with: make lab)"
+
+test: $(STAMP)
+	GENRL_LITE_FAST=1 $(PY) -m pytest tests $(NOTEBOOKS) --nbval-lax --nbval-current-env \
+	  --nbval-cell-timeout=$(CELL_TIMEOUT) -p no:cacheprovider
+
+unit: $(STAMP)
+	GENRL_LITE_FAST=1 $(PY) -m pytest tests -p no:cacheprovider
+
+notebooks: $(STAMP)
+	GENRL_LITE_FAST=1 $(PY) -m pytest $(NOTEBOOKS) --nbval-lax --nbval-current-env \
+	  --nbval-cell-timeout=$(CELL_TIMEOUT) -p no:cacheprovider
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
+figures: $(STAMP)
+	$(PY) scripts/make_figures.py
+
+data: $(STAMP)
+	$(PY) scripts/collect_data.py --all
+
+bench: $(STAMP)
+	$(PY) scripts/bench_collection.py
+
+clean-venv:
+	rm -rf $(VENV)
