@@ -2,8 +2,11 @@
 #   make demo   build .venv if missing, then run every notebook on the embedded defaults
 #               (outputs in build/notebooks; FAST=1 make demo for the seconds-long CI budgets)
 #   make test   build .venv if missing, then unit tests + every notebook under nbval in fast mode
-# Other targets: make lab (JupyterLab), make figures, make data, make bench.
+# Other targets: make lab (JupyterLab), make figures, make data (full datasets into data/,
+# git-ignored), make bench (benchmark scripts that print their figures).
 
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -19,8 +22,9 @@ venv: $(STAMP)
 
 $(STAMP): requirements-lock.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --disable-pip-version-check -q -r requirements-lock.txt
-	$(PY) -m pip install --disable-pip-version-check -q --no-deps -e .
+	@# grep drops this machine's harmless "Location ... is ignored" lines from pip's local mirrors.
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements-lock.txt 2>&1 | { grep -v "is ignored: it is neither" || true; }
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps -e . 2>&1 | { grep -v "is ignored: it is neither" || true; }
 	$(PY) -m ipykernel install --sys-prefix --name python3 > /dev/null
 	touch $(STAMP)
 
@@ -55,6 +59,8 @@ data: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) scripts/bench_collection.py
+	$(PY) scripts/bench_vlm.py
+	$(PY) scripts/bench_world_model.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -99,7 +99,14 @@ class PixelEnv:
 
     def render(self) -> np.ndarray:
         """The current frame, (S, S, 3) uint8."""
-        return self.physics.render(self.size, self.size, camera_id=self.camera)
+        # physics.render() builds a new Camera (and its MjvScene) on every call; reusing one is
+        # 2-4x faster on llvmpipe and gives the same pixels. The camera returns a view of its own
+        # buffer, overwritten by the next render, hence the copy.
+        if getattr(self, "_camera_obj", None) is None:
+            from dm_control.mujoco.engine import Camera
+
+            self._camera_obj = Camera(self.physics, self.size, self.size, self.camera)
+        return self._camera_obj.render().copy()
 
     def reset(self) -> Step:
         """Start a new episode (the seed's random stream continues across episodes)."""

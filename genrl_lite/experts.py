@@ -61,6 +61,9 @@ class SACConfig:
     """Seconds of training between learner checkpoints (resume after a crash or Ctrl-C)."""
     eval_episodes: int = 3
     """Episodes per snapshot when measuring its return."""
+    symlog: bool = True
+    """Feed ``sign(x) log(1 + |x|)`` of the state to the networks: quadruped's force/torque sensors
+    reach hundreds while angles stay near 1, and this evens the scales without running statistics."""
 
     @staticmethod
     def preset(name: str) -> "SACConfig":
@@ -105,6 +108,10 @@ class StateEnv:
 
 # --- networks -----------------------------------------------------------------------------------
 
+def symlog(x: torch.Tensor) -> torch.Tensor:
+    return torch.sign(x) * torch.log1p(torch.abs(x))
+
+
 def mlp(inp: int, hidden: int, out: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(inp, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
                          nn.Linear(hidden, out))
@@ -115,12 +122,13 @@ class Actor(nn.Module):
 
     LOG_STD = (-5.0, 2.0)
 
-    def __init__(self, state_dim: int, action_dim: int, hidden: int):
+    def __init__(self, state_dim: int, action_dim: int, hidden: int, symlog: bool = False):
         super().__init__()
         self.net = mlp(state_dim, hidden, 2 * action_dim)
+        self.symlog = symlog
 
     def forward(self, state: torch.Tensor, deterministic: bool = False):
-        mean, log_std = self.net(state).chunk(2, dim=-1)
+        mean, log_std = self.net(symlog(state) if self.symlog else state).chunk(2, dim=-1)
         lo, hi = self.LOG_STD
         log_std = lo + 0.5 * (hi - lo) * (torch.tanh(log_std) + 1)  # soft clamp keeps gradients
         if deterministic:
@@ -137,13 +145,14 @@ class Actor(nn.Module):
 class Critic(nn.Module):
     """Twin Q-networks: (state (B, P), action (B, A)) -> two (B,) estimates (min reduces overestimation)."""
 
-    def __init__(self, state_dim: int, action_dim: int, hidden: int):
+    def __init__(self, state_dim: int, action_dim: int, hidden: int, symlog: bool = False):
         super().__init__()
         self.q1 = mlp(state_dim + action_dim, hidden, 1)
         self.q2 = mlp(state_dim + action_dim, hidden, 1)
+        self.symlog = symlog
 
     def forward(self, state, action):
-        x = torch.cat([state, action], dim=-1)
+        x = torch.cat([symlog(state) if self.symlog else state, action], dim=-1)
         return self.q1(x).squeeze(-1), self.q2(x).squeeze(-1)
 
 
@@ -187,9 +196,9 @@ class SAC(nn.Module):
     def __init__(self, state_dim: int, action_dim: int, cfg: SACConfig):
         super().__init__()
         self.cfg = cfg
-        self.actor = Actor(state_dim, action_dim, cfg.hidden)
-        self.critic = Critic(state_dim, action_dim, cfg.hidden)
-        self.critic_target = Critic(state_dim, action_dim, cfg.hidden)
+        self.actor = Actor(state_dim, action_dim, cfg.hidden, cfg.symlog)
+        self.critic = Critic(state_dim, action_dim, cfg.hidden, cfg.symlog)
+        self.critic_target = Critic(state_dim, action_dim, cfg.hidden, cfg.symlog)
         self.critic_target.load_state_dict(self.critic.state_dict())
         self.critic_target.requires_grad_(False)
         self.log_alpha = nn.Parameter(torch.tensor(math.log(cfg.init_temperature)))
@@ -237,7 +246,7 @@ def save_snapshot(actor: Actor, path, **meta) -> Path:
     state = {k: v.detach().to(torch.float16) for k, v in actor.state_dict().items()}
     first, last = actor.net[0], actor.net[-1]
     return atomic_torch_save(dict(actor=state, state_dim=first.in_features, action_dim=last.out_features // 2,
-                                  hidden=first.out_features, meta=meta), path)
+                                  hidden=first.out_features, symlog=actor.symlog, meta=meta), path)
 
 
 class ExpertPolicy:
@@ -269,7 +278,7 @@ def load_snapshot(path) -> ExpertPolicy:
                                 f"`python scripts/train_experts.py --task <task_key>`")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=False)
-        actor = Actor(blob["state_dim"], blob["action_dim"], blob["hidden"])
+        actor = Actor(blob["state_dim"], blob["action_dim"], blob["hidden"], blob.get("symlog", False))
         actor.load_state_dict({k: v.float() for k, v in blob["actor"].items()})
     except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same advice
         raise RuntimeError(f"expert snapshot {path} is corrupted ({exc}); delete it and retrain with "
@@ -308,6 +317,10 @@ class Learner:
         self.env = StateEnv(self.task, seed, self.cfg.action_repeat)
         state = self.env.reset()
         self.state_dim, self.action_dim = state.shape[0], self.env.action_dim
+        ckpt = None if run_dir is None else Path(run_dir) / "learner.pt"
+        if ckpt is not None and ckpt.exists():  # a resumed run keeps the input transform it started with
+            saved = torch.load(ckpt, map_location="cpu", weights_only=False)["cfg"]
+            self.cfg = dataclasses.replace(self.cfg, symlog=saved.get("symlog", False))
         torch.manual_seed(seed)
         self.sac = SAC(self.state_dim, self.action_dim, self.cfg)
         self.buffer = ReplayBuffer(self.state_dim, self.action_dim, self.cfg.buffer_size)
@@ -382,6 +395,9 @@ class Learner:
         if not steps and not minutes:
             raise ValueError("give a budget: steps=... and/or minutes=...")
         records, fracs = [], self.cfg.snapshot_fractions
+        # Snapshots still due under *this* budget: a resumed run with a larger budget than before
+        # keeps training and re-takes the later snapshots at their new points.
+        self.next_snapshot = int(sum(f <= self._fraction(steps, minutes) for f in fracs))
         bar = progress(total=100, desc=f"SAC {self.task}", unit="%")
         bar.update(int(100 * min(1.0, self._fraction(steps, minutes))))
         t_last, t_ckpt = time.time(), time.time()

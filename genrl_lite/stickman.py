@@ -10,7 +10,7 @@ Ours is written from scratch in the dm_control style (``assets/stickman.xml``):
 * 10 actuated joints, actions in [-1, 1], ordered as walker's six leg motors then
   right shoulder, right elbow, left shoulder, left elbow;
 * the floor, skybox, light and tracking side camera (camera 0) are walker's; the camera sits a
-  little further back so that raised hands stay in a 64x64 frame;
+  little further back, higher and less tilted so that raised hands and a headstand stay in a 64x64 frame;
 * episodes are 25 s of simulated time, control every 0.025 s, so 1000 environment steps
   (500 agent steps at action repeat 2), and every episode starts from walker's random pose
   (random joint angles and body orientation, dropped onto the floor).

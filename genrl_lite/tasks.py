@@ -74,6 +74,9 @@ class Task:
     """The true reward in one line of plain words."""
     kind: str = "standard"
     """``standard`` (dm_control's own reward, in the world model's data) or ``custom`` (generalization)."""
+    paper_reference: Reference | None = None
+    """The paper's expert/random returns (v1 Table 3), kept for comparison; for custom tasks they were
+    measured on the paper's own version of the reward, so ``reference`` holds ours instead."""
 
     @property
     def key(self) -> str:
@@ -110,7 +113,9 @@ def register_task(domain: str, name: str, prompt: str, reference: Reference | No
     get_domain(domain)
 
     def decorator(make: Callable[[int], object]):
-        task = Task(domain, name, prompt, make, reference, description or (make.__doc__ or "").strip(), kind)
+        paper = reference if reference is not None and reference.source == "paper" else None
+        task = Task(domain, name, prompt, make, reference, description or (make.__doc__ or "").strip(), kind,
+                    paper_reference=paper)
         TASKS[task.key] = task
         return make
 
@@ -183,8 +188,10 @@ def normalized_score(task: str | Task, episode_return: float) -> float:
     """``(return - random) / (expert - random)``: 0 for a random policy, 1 for the expert."""
     task = get_task(task) if isinstance(task, str) else task
     if task.reference is None:
-        raise ValueError(f"task {task.key!r} has no expert/random reference yet; "
-                         "measure one with scripts/measure_references.py")
+        raise ValueError(f"task {task.key!r} has no expert/random reference yet (pending in "
+                         f"data/references/references.json); measure it with `python "
+                         f"scripts/measure_references.py --tasks {task.key}` (the paper's numbers, "
+                         f"{task.paper_reference}, were measured on the paper's version of the reward)")
     ref = task.reference
     return (float(episode_return) - ref.random) / (ref.expert - ref.random)
 
@@ -196,10 +203,16 @@ def reference_table() -> list[dict]:
     for key in sorted(TASKS):
         t = TASKS[key]
         ref = t.reference
+        paper = t.paper_reference
+        measured = MEASURED.get(key, {})
         rows.append(dict(task=key, domain=t.domain, kind=t.kind, prompt=t.prompt,
                          expert=None if ref is None else ref.expert,
                          random=None if ref is None else ref.random,
-                         source=None if ref is None else ref.source, description=t.description))
+                         source=None if ref is None else ref.source, description=t.description,
+                         paper_expert=None if paper is None else paper.expert,
+                         paper_random=None if paper is None else paper.random,
+                         measured_expert=measured.get("expert", {}).get("mean"),
+                         measured_random=measured.get("random", {}).get("mean")))
     return rows
 
 
@@ -221,6 +234,51 @@ def _load_builtin_tasks() -> None:
     for module in _EXTENSIONS:
         if importlib.util.find_spec(module) is not None:
             importlib.import_module(module)
+    attach_measured_references()
+
+
+MEASURED: dict[str, dict] = {}
+"""Task key -> its entry in ``data/references/references.json`` (written by scripts/measure_references.py)."""
+
+
+def attach_measured_references(path=None) -> None:
+    """Give custom tasks our measured references (expert and random on *our* reward, 3 seeds).
+
+    Every task keeps the paper's numbers as ``paper_reference``. A custom task whose expert or
+    random return is not measured yet gets ``reference=None`` (pending), so ``normalized_score``
+    refuses it instead of silently using the paper's numbers for a different reward. Standard
+    tasks keep the paper's reference; their measured random returns are in :func:`reference_table`.
+    """
+    import json
+    import sys
+    import warnings
+    from pathlib import Path
+
+    from genrl_lite.runtime import REPO_ROOT
+
+    path = Path(path) if path else REPO_ROOT / "data" / "references" / "references.json"
+    MEASURED.clear()
+    if path.exists():
+        try:
+            MEASURED.update(json.loads(path.read_text())["tasks"])
+        except (ValueError, KeyError) as err:
+            warnings.warn(f"ignoring unreadable references file {path} ({err!r}); "
+                          "re-create it with scripts/measure_references.py", RuntimeWarning, stacklevel=2)
+    for key, t in list(TASKS.items()):
+        if t.kind != "custom":
+            continue
+        paper = t.paper_reference or getattr(sys.modules.get("genrl_lite.custom_tasks"),
+                                             "PAPER_REFERENCES", {}).get(key)
+        m = MEASURED.get(key, {})
+        if all(m.get(w, {}).get("status") == "measured" for w in ("expert", "random")):
+            ref = Reference(m["expert"]["mean"], m["random"]["mean"],
+                            "genrl_lite: " + m["expert"].get("command", "scripts/measure_references.py"))
+        elif t.reference is not None and t.reference.source != "paper" \
+                and not t.reference.source.startswith("genrl_lite: "):
+            ref = t.reference  # a reference given at registration (not the paper's): keep it
+        else:
+            ref = None  # pending: normalized_score raises
+        TASKS[key] = dataclasses.replace(t, reference=ref, paper_reference=paper)
 
 
 register_domain("walker", camera=0, description="planar biped, 6 actuated joints (dm_control)")

@@ -44,3 +44,16 @@ def test_default_device_is_a_torch_device():
 
     assert runtime.default_device().type in {"cpu", "cuda", "mps"}
     assert runtime.default_device("cpu") == torch.device("cpu")
+
+
+def test_atomic_path_gives_normal_file_permissions(tmp_path):
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    try:
+        with runtime.atomic_path(tmp_path / "w.bin") as tmp:
+            tmp.write_bytes(b"x")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "w.bin").stat().st_mode) == 0o644

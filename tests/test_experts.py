@@ -1,0 +1,88 @@
+"""The privileged SAC learner that generates task-replay data (genrl_lite.experts), at toy scale."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import genrl_lite  # noqa: F401
+
+torch.set_num_threads(1)  # tiny networks: threads only add overhead on a shared 2-core machine
+from genrl_lite.experts import (SAC, Learner, ReplayBuffer, SACConfig, StateEnv, evaluate, load_snapshot,
+                                save_snapshot, snapshot_paths)
+
+
+def test_tiny_sac_run_saves_snapshots_and_resumes(tmp_path):
+    cfg = SACConfig.preset("tiny")
+    run_dir, snap_dir = tmp_path / "run", tmp_path / "experts" / "walker_stand"
+    learner = Learner("walker_stand", cfg, run_dir=run_dir, seed=0)
+    records = learner.train(steps=80, snapshot_dir=snap_dir, log=lambda *_: None)
+    assert learner.step == 80 and learner.buffer.size == 80
+    assert [r["index"] for r in records] == [0, 1, 2, 3, 4]
+    steps = [r["step"] for r in records]
+    assert steps == sorted(steps) and steps[-1] == 80
+    assert all(np.isfinite(v) for v in learner.last_losses.values()), learner.last_losses
+    assert (run_dir / "learner.pt").exists()
+
+    paths = snapshot_paths("walker_stand", tmp_path / "experts")
+    assert [p.name for p in paths] == [f"snapshot_{k}.pt" for k in range(5)]
+    policy = load_snapshot(paths[-1])
+    assert policy.meta["task"] == "walker_stand" and policy.meta["step"] == 80
+    state = StateEnv("walker_stand").reset()
+    action = policy(state)
+    assert action.shape == (6,) and action.dtype == np.float32
+    assert np.all(np.abs(action) <= 1)
+    # The float16 snapshot acts like the learner's own deterministic actor.
+    with torch.no_grad():
+        own = learner.sac.actor(torch.as_tensor(state)[None], deterministic=True)[0][0].numpy()
+    np.testing.assert_allclose(action, own, atol=2e-2)
+    noisy = policy(state, np.random.default_rng(0), noise=5.0)
+    assert np.all(np.abs(noisy) <= 1) and not np.allclose(noisy, action)
+    with pytest.raises(ValueError, match="expects a state of shape"):
+        policy(np.zeros(3))
+
+    # Resume: a new learner picks up the step count, buffer and weights, then trains further.
+    resumed = Learner("walker_stand", cfg, run_dir=run_dir, seed=0)
+    assert resumed.step == 80 and resumed.buffer.size == 80
+    for a, b in zip(resumed.sac.parameters(), learner.sac.parameters()):
+        torch.testing.assert_close(a, b)
+    assert resumed.train(steps=80, snapshot_dir=snap_dir, log=lambda *_: None) == []  # already done
+    # A larger budget continues training and re-takes only the snapshots that are now due later.
+    more = resumed.train(steps=100, snapshot_dir=snap_dir, log=lambda *_: None)
+    assert resumed.step == 100 and [(r["index"], r["step"]) for r in more] == [(4, 100)]
+    with pytest.raises(ValueError, match="is for walker_stand"):
+        Learner("walker_walk", cfg, run_dir=run_dir)
+
+
+def test_critic_fits_a_fixed_batch():
+    torch.manual_seed(0)
+    cfg = SACConfig(hidden=32, batch_size=64, lr=1e-2, gamma=0.0)  # gamma 0: Q must equal the reward
+    sac = SAC(4, 2, cfg)
+    rng = np.random.default_rng(0)
+    buf = ReplayBuffer(4, 2, 64)
+    for _ in range(64):
+        s, a = rng.normal(size=4), rng.uniform(-1, 1, 2)
+        buf.add(s, a, float(s[0] + a[0]), rng.normal(size=4), 1.0)
+    batch = [torch.as_tensor(x) for x in (buf.s, buf.a, buf.r, buf.s2, buf.nd)]
+    first = sac.update(*batch)["critic_loss"]
+    for _ in range(100):
+        last = sac.update(*batch)
+    assert all(np.isfinite(v) for v in last.values())
+    assert last["critic_loss"] < 0.1 * first, (first, last)
+
+
+def test_missing_and_corrupted_snapshots_say_what_to_do(tmp_path):
+    with pytest.raises(FileNotFoundError, match="train_experts.py"):
+        load_snapshot(tmp_path / "nope.pt")
+    bad = tmp_path / "snapshot_0.pt"
+    bad.write_bytes(b"not a torch file")
+    with pytest.raises(RuntimeError, match="corrupted.*retrain"):
+        load_snapshot(bad)
+
+
+def test_snapshot_returns_are_measured_on_true_reward(tmp_path):
+    sac = SAC(24, 6, SACConfig.preset("tiny"))
+    path = save_snapshot(sac.actor, tmp_path / "snapshot_0.pt", task="walker_stand", step=0)
+    assert path.stat().st_size < 50_000
+    returns = evaluate(load_snapshot(path), "walker_stand", episodes=1)
+    assert len(returns) == 1 and 0 <= returns[0] <= 1000
