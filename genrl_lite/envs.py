@@ -43,6 +43,20 @@ def flatten_observation(observation) -> np.ndarray:
     return np.concatenate([np.asarray(v, dtype=np.float64).ravel() for v in observation.values()])
 
 
+def repeat_step(env, action, repeat: int):
+    """Apply ``action`` for ``repeat`` steps of a dm_control ``env`` (stopping at the episode's end).
+
+    Returns ``(last timestep, reward summed over the repeated steps)``.
+    """
+    reward = 0.0
+    for _ in range(repeat):
+        ts = env.step(action)
+        reward += float(ts.reward or 0.0)
+        if ts.last():
+            break
+    return ts, reward
+
+
 def make_fast_to_render(physics, size: int) -> None:
     """Switch off shadows, reflections and multisampling; set the offscreen buffer to ``size``.
 
@@ -125,12 +139,7 @@ class PixelEnv:
         if not np.all(np.isfinite(action)):
             raise ValueError(f"action contains NaN or inf: {action}")
         action = np.clip(action, self._low, self._high)
-        reward = 0.0
-        for _ in range(self.action_repeat):
-            ts = self._env.step(action)
-            reward += float(ts.reward or 0.0)
-            if ts.last():
-                break
+        ts, reward = repeat_step(self._env, action, self.action_repeat)
         last = bool(ts.last())
         self._needs_reset = last
         return Step(self.render(), reward, False, last, flatten_observation(ts.observation))

@@ -29,7 +29,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from genrl_lite import tasks as _tasks
-from genrl_lite.envs import flatten_observation
+from genrl_lite.envs import flatten_observation, repeat_step
 from genrl_lite.runtime import atomic_torch_save, progress
 
 
@@ -97,12 +97,7 @@ class StateEnv:
 
     def step(self, action: np.ndarray):
         """Returns ``(state (P,), reward summed over the repeat, last)``."""
-        reward = 0.0
-        for _ in range(self.action_repeat):
-            ts = self._env.step(action)
-            reward += float(ts.reward or 0.0)
-            if ts.last():
-                break
+        ts, reward = repeat_step(self._env, action, self.action_repeat)
         return flatten_observation(ts.observation).astype(np.float32), reward, bool(ts.last())
 
 

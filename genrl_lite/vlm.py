@@ -547,8 +547,9 @@ def lafite_noise(e: torch.Tensor, alpha: float, generator: torch.Generator | Non
     one back to it; if text embeddings fall inside those cones (they sit a roughly constant
     'modality gap' away), the network accepts text it never saw (``GENRL_REFERENCE.md`` §4).
     """
-    n = F.normalize(torch.randn(e.shape, generator=generator), dim=-1)
-    return F.normalize((1 - alpha) * e + alpha * n, dim=-1)
+    from genrl_lite.aligner import add_lafite_noise  # the one implementation, used by the aligner
+
+    return add_lafite_noise(e, alpha, generator)
 
 
 def modality_gap_stats(video: torch.Tensor, text: torch.Tensor) -> dict:

@@ -5,3 +5,15 @@ os.environ.setdefault("GENRL_LITE_FAST", "1")
 os.environ.setdefault("GENRL_LITE_NO_PROGRESS", "1")
 
 import genrl_lite  # noqa: E402,F401  (sets MUJOCO_GL and the triton-before-Mesa guard)
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _torch_one_thread_and_seed():
+    """Every test starts from seed 0 on one thread: reproducible, and fair to a shared 2-core CI."""
+    import torch
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)

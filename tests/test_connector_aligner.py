@@ -12,12 +12,6 @@ from genrl_lite.world_model import WorldModelConfig
 E = 16
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-
-
 def tiny(**kw):
     return WorldModelConfig.preset("tiny", **kw)
 

@@ -15,12 +15,6 @@ from genrl_lite.world_model import (RSSM, WorldModel, WorldModelConfig, batch_to
 A = 3
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-
-
 def tiny(**kw):
     return WorldModelConfig.preset("tiny", **kw)
 
