@@ -43,6 +43,7 @@ except ImportError:  # Windows: one measuring process at a time
 
 import genrl_lite  # noqa: F401  (before dm_control)
 from genrl_lite import tasks
+from genrl_lite.envs import repeat_step
 from genrl_lite.runtime import REPO_ROOT, atomic_path
 
 OUT = REPO_ROOT / "data" / "references" / "references.json"
@@ -65,13 +66,7 @@ def _agent_steps(env) -> int:
 
 def _step(env, action) -> float:
     """One agent step (action repeat 2); returns the summed true reward."""
-    reward = 0.0
-    for _ in range(ACTION_REPEAT):
-        ts = env.step(action)
-        reward += float(ts.reward or 0.0)
-        if ts.last():
-            break
-    return reward
+    return repeat_step(env, action, ACTION_REPEAT)[1]
 
 
 def random_return(task: str, seed: int) -> float:
