@@ -3,7 +3,8 @@
 #               (outputs in build/notebooks; FAST=1 make demo for the seconds-long CI budgets)
 #   make test   build .venv if missing, then unit tests + every notebook under nbval in fast mode
 # Other targets: make lab (JupyterLab), make figures, make data (full datasets into data/,
-# git-ignored), make bench (benchmark scripts that print their figures).
+# git-ignored), make models (retrain the shipped world models), make bench (benchmark scripts
+# that print their figures).
 
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
@@ -16,7 +17,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 export MUJOCO_GL ?= egl
 export PYTHONHASHSEED ?= 0
 
-.PHONY: venv demo test unit notebooks lab figures data bench clean-venv
+.PHONY: venv demo test unit notebooks lab figures data models bench clean-venv
 
 venv: $(STAMP)
 
@@ -57,10 +58,17 @@ figures: $(STAMP)
 data: $(STAMP)
 	$(PY) scripts/collect_data.py --all
 
+# The shipped world model + connector + aligner (needs `make data` first; ~80 min per domain on 2 cores).
+models: $(STAMP)
+	$(PY) scripts/train_models.py --domain walker --wm-minutes 60 --conn-minutes 20
+
 bench: $(STAMP)
 	$(PY) scripts/bench_collection.py
 	$(PY) scripts/bench_vlm.py
 	$(PY) scripts/bench_world_model.py
+	$(PY) scripts/bench_world_model.py --quality walker
+	$(PY) scripts/bench_prompts.py
+	$(PY) scripts/bench_behaviour.py --aggregate-only --tasks walker_stand walker_walk walker_run --modes data datafree --seeds 0
 
 clean-venv:
 	rm -rf $(VENV)

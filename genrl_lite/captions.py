@@ -63,10 +63,12 @@ _BIPED_POSTURES = {
                "in a wide straddle", "doing the splits on the floor"],
     "lying_back": ["lying on its back", "lying on the back", "flat on its back", "lying face up",
                    "on its back on the ground", "lying down facing the sky", "lying supine",
-                   "fallen on its back", "lying down on the back", "resting on its back"],
+                   "fallen on its back", "lying down on the back", "resting on its back",
+                   "lying flat on its back", "lying horizontally on its back", "lying down flat, face up"],
     "lying_front": ["lying on its front", "lying face down", "lying on the belly", "flat on its face",
                     "lying prone", "fallen forward on its face", "lying on its stomach",
-                    "face down on the ground", "lying down on the front", "lying belly down"],
+                    "face down on the ground", "lying down on the front", "lying belly down",
+                    "lying flat on its front", "lying horizontally, face down", "lying down flat, face down"],
     "upside_down": ["upside down", "head down and feet up", "doing a handstand", "inverted",
                     "standing on its head", "with legs in the air, head on the ground",
                     "flipped upside down", "in a headstand", "head first on the floor",
@@ -88,7 +90,9 @@ POSTURE_PHRASES = {
                         "inverted", "belly up", "overturned", "flipped upside down"],
         "rearing": ["standing on its back legs", "rearing up", "on its hind legs",
                     "with the head up high and front legs in the air", "standing up on two back legs",
-                    "rearing up on hind legs", "tilted up, nose to the sky", "sitting up on its hind legs"],
+                    "rearing up on hind legs", "tilted up, nose to the sky", "sitting up on its hind legs",
+                    "standing up like a human on its hind legs", "upright on two legs like a person",
+                    "standing on two legs like a human"],
         "headstand": ["standing on its front legs", "head down, rear in the air",
                       "doing a handstand on its front legs", "nose down with back legs up",
                       "balancing on its front paws", "tipped forward onto its head",
@@ -109,32 +113,52 @@ POSTURE_PHRASES = {
 """Posture concept -> phrasings used in training captions (per domain)."""
 
 MOTION_PHRASES = {
-    "still": ["staying still", "not moving", "motionless", "standing still", "frozen in place",
+    "still": ["staying still", "not moving", "motionless", "frozen in place",
               "completely still", "resting", "holding still", "without moving", "idle"],
     "in_place": ["moving its legs in place", "wiggling its legs", "twitching without going anywhere",
                  "kicking its legs in place", "flailing its limbs", "moving but staying in place",
                  "shaking its legs", "squirming in place", "thrashing around on the spot"],
-    "forward_slow": ["moving forward slowly", "walking forward", "going forward slowly", "walking",
-                     "walking slowly", "advancing slowly", "strolling forward", "moving ahead",
-                     "stepping forward", "slowly moving to the right"],
-    "forward_fast": ["running fast", "running", "moving forward fast", "sprinting",
-                     "going forward quickly", "racing forward", "running quickly", "dashing ahead",
-                     "moving fast to the right", "rushing forward", "running at high speed",
-                     "walking fast"],
-    "backward": ["moving backward", "walking backwards", "going backward", "moving in reverse",
-                 "backing up", "sliding backwards", "moving to the left", "retreating backwards",
-                 "stepping back"],
+    "forward_slow": ["moving forward slowly", "going forward slowly", "advancing slowly", "moving ahead",
+                     "slowly moving to the right", "creeping forward", "inching ahead"],
+    "forward_fast": ["moving forward fast", "going forward quickly", "racing forward", "moving fast",
+                     "moving fast to the right", "rushing forward", "speeding forward",
+                     "covering ground quickly"],
+    "backward": ["moving backward", "going backward", "moving in reverse", "backing up",
+                 "moving to the left", "retreating backwards"],
     "flipping": ["flipping over", "doing a flip", "rolling over", "somersaulting", "tumbling",
                  "spinning head over heels", "doing a backflip", "turning over and over",
                  "rotating in the air", "doing a somersault"],
 }
-"""Motion concept -> phrasings used in training captions (domain-independent)."""
+"""Motion concept -> phrasings used in training captions, for ANY posture: speed and direction
+words only (a body sliding on its back is 'moving forward fast', not 'running')."""
+
+UPRIGHT = ("standing", "one_leg_up", "hands_up")
+"""Postures on the feet: the only ones whose captions may say walking, running, sprinting, stepping."""
+
+GAIT_PHRASES = {
+    "still": ["standing still", "standing motionless"],
+    "in_place": ["stepping in place", "marching on the spot"],
+    "forward_slow": ["walking forward", "walking", "walking slowly", "strolling forward", "stepping forward",
+                     "walking upright", "walking at a steady pace", "walking ahead on its feet"],
+    "forward_fast": ["running fast", "running", "sprinting", "running quickly", "running at high speed",
+                     "walking fast", "running upright", "running forward on its feet", "walking quickly"],
+    "backward": ["walking backwards", "stepping back", "walking in reverse"],
+}
+"""Motion concept -> extra phrasings for UPRIGHT postures only (gait words)."""
+
+FALLEN = ("lying_back", "lying_front", "upside_down", "on_side", "splits")
+"""Postures on the ground: moving means being dragged or sliding."""
+
+SLIDE_PHRASES = {
+    "forward_slow": ["sliding forward slowly", "dragging itself forward on the ground"],
+    "forward_fast": ["sliding forward fast", "skidding forward quickly along the ground"],
+    "backward": ["sliding backwards", "sliding backwards along the ground"],
+}
+"""Motion concept -> extra phrasings for FALLEN postures only."""
 
 CANONICAL = {
     **{f"posture/{p}": v[0] for p, v in _BIPED_POSTURES.items()},
-    "motion/still": "staying still", "motion/in_place": "moving its legs in place",
-    "motion/forward_slow": "walking forward", "motion/forward_fast": "running fast",
-    "motion/backward": "moving backward", "motion/flipping": "flipping over",
+    **{f"motion/{m}": v[0] for m, v in MOTION_PHRASES.items()},
 }
 """One templated phrase per concept (the first of its list): the benchmark's 'concept prompts'."""
 
@@ -317,13 +341,20 @@ def clip_concepts(domain: str, feats: list[dict], dt: float) -> tuple[str | None
 
 # --- captions -------------------------------------------------------------------------------------
 
+def motion_phrases(posture: str | None, motion: str) -> list[str]:
+    """Every training phrasing of ``motion`` for a clip of ``posture`` (None: unknown posture).
+
+    Gait words (walking, running, stepping) only for UPRIGHT postures: a caption pool without a
+    posture is a positive for clips of every posture, so it must not say 'running' either."""
+    extra = GAIT_PHRASES if posture in UPRIGHT else SLIDE_PHRASES if posture in FALLEN else {}
+    return MOTION_PHRASES[motion] + extra.get(motion, [])
+
+
 def _motion_phrase(posture: str | None, motion: str, rng: np.random.Generator) -> str:
-    phrases = MOTION_PHRASES[motion]
-    if posture is not None and posture not in ("standing", "one_leg_up", "kneeling") and motion in (
-            "forward_slow", "forward_fast") and rng.random() < 0.7:
-        # a body on its back is not 'walking': keep the speed words only
-        phrases = [p for p in phrases if not p.startswith(("walk", "run", "sprint", "stroll", "step"))] or phrases
-    return str(rng.choice(phrases))
+    extra = (GAIT_PHRASES if posture in UPRIGHT else SLIDE_PHRASES if posture in FALLEN else {}).get(motion)
+    if extra and rng.random() < 0.6:  # mostly the posture-specific words, so they are learned well
+        return str(rng.choice(extra))
+    return str(rng.choice(MOTION_PHRASES[motion]))
 
 
 def make_caption(domain: str, posture: str | None, motion: str | None, rng: np.random.Generator) -> str:
@@ -365,23 +396,37 @@ def concept_prompt(domain: str, factor: str, concept: str, phrase: str | None = 
 
 
 def task_concepts() -> dict:
-    """Which (posture, motion) each task prompt asks for (None: either), for the benchmark's
-    retrieval check: standard tasks all, custom tasks where a concept exists (see ``NOT_COVERED``)."""
+    """Which (posture, motion) each task prompt asks for, for the benchmark's retrieval check: a
+    concept, a tuple of acceptable concepts, or None (either). Standard tasks all, custom tasks
+    where a concept exists (see ``NOT_COVERED``).
+
+    The tuples follow the task's reward, not the prompt's wording: dm_control's walk rewards count
+    any speed above 1 m/s (walker) / 0.5 m/s (quadruped) as fully walking (``bounds=(speed, inf)``),
+    so a walk prompt may retrieve slow or fast forward clips; walk/run rewards only ask the torso to
+    be high and upright, which one_leg_up (a gait mid-stride) and hands_up also are; lying_down
+    asks for a level torso on the ground, face up or down."""
+    walk, upright = ("forward_slow", "forward_fast"), UPRIGHT
+    lying = ("lying_back", "lying_front")
     return {
-        "walker_stand": ("standing", "still"), "walker_walk": ("standing", "forward_slow"),
-        "walker_run": ("standing", "forward_fast"), "cheetah_run": ("standing", "forward_fast"),
-        "quadruped_stand": ("standing", "still"), "quadruped_walk": ("standing", "forward_slow"),
+        "walker_stand": ("standing", "still"), "walker_walk": (upright[:2], walk),
+        "walker_run": (upright[:2], "forward_fast"), "cheetah_run": ("standing", "forward_fast"),
+        "quadruped_stand": ("standing", "still"), "quadruped_walk": ("standing", walk),
         "quadruped_run": ("standing", "forward_fast"),
-        "stickman_stand": ("standing", "still"), "stickman_walk": ("standing", "forward_slow"),
-        "stickman_run": ("standing", "forward_fast"),
+        "stickman_stand": ("standing", "still"), "stickman_walk": (upright, walk),
+        "stickman_run": (upright, "forward_fast"),
         # custom tasks (genrl_lite.custom_tasks) whose prompt names one of our concepts (None: any)
-        "walker_lying_down": ("lying_back", None), "stickman_lying_down": ("lying_back", None),
+        "walker_lying_down": (lying, None), "stickman_lying_down": (lying, None),
         "walker_flipping": (None, "flipping"), "stickman_flipping": (None, "flipping"),
         "walker_one_foot": ("one_leg_up", None), "stickman_one_foot": ("one_leg_up", None),
         "walker_sit_knees": ("kneeling", None), "stickman_sit_knees": ("kneeling", None),
         "stickman_headstand": ("upside_down", None), "stickman_hands_up": ("hands_up", None),
         "cheetah_standing": ("rearing", None), "quadruped_lie_down": ("upside_down", None),
     }
+
+
+def concept_set(concept) -> tuple | None:
+    """A task concept as a tuple of acceptable concepts (None stays None)."""
+    return None if concept is None else tuple(concept) if isinstance(concept, (tuple, list)) else (concept,)
 
 
 NOT_COVERED = ["quadruped_jump", "quadruped_two_legs", "stickman_boxing", "stickman_legs_up",

@@ -22,6 +22,11 @@ This is Dreamer's "previous action" convention: the model sees (obs[t], action[t
 next latent from action[t+1]. :func:`rollout` produces it; :func:`validate_episode` checks it.
 
 Batches from :meth:`EpisodeDataset.sample` are (B, L, ...) windows cut inside one episode.
+
+VLM embeddings (for the connector and aligner; the world model never uses them) are computed once
+per episode by :meth:`EpisodeDataset.attach_embeddings` and cached next to the episode as
+``<subset>/.embed/<vlm tag>/<episode_id>.npy`` (float16, (T, E), row t = the window ending at t,
+first 7 rows zero); a new VLM gets a new tag, so a stale cache is never used.
 """
 from __future__ import annotations
 
@@ -183,6 +188,24 @@ def rollout(env, act: Callable, max_steps: int | None = None, first=None, stop: 
 
 # --- a dataset of episodes -----------------------------------------------------------------------
 
+SPLITS = ("all", "train", "heldout")
+"""Dataset splits: every episode, or the training / held-out part (see :func:`is_heldout`)."""
+HELDOUT_EVERY = 10
+
+
+def is_heldout(path) -> bool:
+    """Whether an episode file is held out for evaluation: every 10th episode number of each subset.
+
+    The rule uses only the file name (``<subset>-<worker>-<number>...``), so it is the same on every
+    machine and does not change when more episodes are collected.
+    """
+    parts = Path(path).name.split("-")
+    try:
+        return int(parts[2].split(".")[0]) % HELDOUT_EVERY == HELDOUT_EVERY - 1
+    except (IndexError, ValueError):
+        return False
+
+
 class EpisodeDataset:
     """All episodes of one domain under ``root`` (optionally some subsets), held in memory.
 
@@ -190,20 +213,28 @@ class EpisodeDataset:
     on them. ``sample(B, L, rng)`` returns (B, L, ...) windows, each inside a single episode.
     """
 
-    def __init__(self, root, domain: str, subsets=None, verbose: bool = True):
-        self.root, self.domain = Path(root), domain
+    def __init__(self, root, domain: str, subsets=None, verbose: bool = True, split: str = "all"):
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
+        self.root, self.domain, self.split = Path(root), domain, split
         base = self.root / domain
         files = sorted(p for p in base.glob("*/*.npz")
                        if not p.name.endswith(EVAL_SUFFIX) and not p.name.startswith("."))
         if subsets is not None:
             subsets = [subsets] if isinstance(subsets, str) else list(subsets)
             files = [p for p in files if p.parent.name in subsets]
+        if split != "all":
+            files = [p for p in files if is_heldout(p) == (split == "heldout")]
         if not files:
             found = sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
             raise EmptyDatasetError(
-                f"no episodes for domain {domain!r} under {base} (subsets asked: {subsets or 'all'}; "
-                f"subsets found: {', '.join(found) or 'none'}). Run `make data` (scripts/collect_data.py "
-                f"--domain {domain}) or use the committed sample: root='data/sample'.")
+                f"no {'' if split == 'all' else split + ' '}episodes for domain {domain!r} under {base} "
+                f"(subsets asked: {subsets or 'all'}; "
+                f"subsets found: {', '.join(found) or 'none'}). "
+                + ("The held-out split is every 10th episode of a subset, so it needs full datasets: "
+                   if split == "heldout" else "")
+                + f"Run `make data` (scripts/collect_data.py --domain {domain}) or use the committed sample: "
+                  "root='data/sample'.")
         self.paths: list[Path] = []
         self.subset_of: list[str] = []
         self.episodes: list[dict] = []
@@ -225,6 +256,38 @@ class EpisodeDataset:
                                     "delete them and re-collect with scripts/collect_data.py")
         self.lengths = np.array([len(ep["obs"]) for ep in self.episodes])
         self.action_dim = self.episodes[0]["action"].shape[1]
+        self.embeds: list[np.ndarray] | None = None
+        """Per-episode (T, E) float32 VLM window embeddings after :meth:`attach_embeddings`, else None."""
+
+    def attach_embeddings(self, vlm, cache: bool = True, verbose: bool = True) -> "EpisodeDataset":
+        """Embed every episode's sliding 8-frame windows with ``vlm`` so that batches carry ``embed``.
+
+        Cached per episode under ``<subset>/.embed/<vlm_tag(vlm)>/`` (written atomically); a cache
+        file of the wrong shape is recomputed. Returns ``self``.
+        """
+        tag = vlm_tag(vlm)
+        self.embeds = []
+        for path, ep in zip(progress(self.paths, desc=f"VLM embeddings ({tag})",
+                                     disable=not verbose or len(self.paths) < 5), self.episodes):
+            file = path.parent / ".embed" / tag / (path.name[:-len(".npz")] + ".npy")
+            emb = None
+            if cache and file.exists():
+                try:
+                    emb = np.load(file).astype(np.float32)
+                    if emb.shape != (len(ep["obs"]), vlm.dim):
+                        emb = None
+                except (OSError, ValueError):
+                    emb = None
+            if emb is None:
+                emb = vlm.embed_windows(ep["obs"]).cpu().numpy().astype(np.float32)
+                if cache:
+                    file.parent.mkdir(parents=True, exist_ok=True)
+                    with atomic_path(file) as tmp:
+                        with open(tmp, "wb") as f:
+                            np.save(f, emb.astype(np.float16))
+            self.embeds.append(emb)
+        self.embed_dim = vlm.dim
+        return self
 
     @property
     def num_episodes(self) -> int:
@@ -251,19 +314,22 @@ class EpisodeDataset:
         """``batch`` windows of ``length`` frames: an episode uniformly, then a start uniformly in it.
 
         Returns ``obs`` (B, L, S, S, 3) uint8, ``action`` (B, L, A) float32, ``is_first``/``is_last``
-        (B, L) bool. A window never crosses an episode boundary; ``is_first`` is True in a window only
+        (B, L) bool, and ``embed`` (B, L, E) float32 after :meth:`attach_embeddings`. A window never crosses an episode boundary; ``is_first`` is True in a window only
         where the episode really starts (models start each window from their initial state anyway).
         """
         eligible = np.flatnonzero(self.lengths >= length)
         if len(eligible) == 0:
             raise ValueError(f"no episode has {length} frames (longest: {self.lengths.max()}); "
                              "ask for a shorter sequence length")
-        out = {k: [] for k in WM_KEYS}
+        keys = WM_KEYS + (("embed",) if self.embeds is not None else ())
+        out = {k: [] for k in keys}
         for _ in range(batch):
             i = eligible[rng.integers(len(eligible))]
             start = rng.integers(0, self.lengths[i] - length + 1)
             for k in WM_KEYS:
                 out[k].append(self.episodes[i][k][start:start + length])
+            if self.embeds is not None:
+                out["embed"].append(self.embeds[i][start:start + length])
         return {k: np.stack(v) for k, v in out.items()}
 
     def returns(self) -> dict[str, list[float]]:
@@ -289,6 +355,12 @@ class EpisodeDataset:
             rows.append(dict(domain=self.domain, subset=subset, episodes=len(idx),
                              frames=int(self.lengths[idx].sum()), **stats))
         return rows
+
+
+def vlm_tag(vlm) -> str:
+    """A file-name-safe tag for a VLM *and its weights* (``name`` + ``fingerprint`` if it has one)."""
+    raw = f"{vlm.name}-{getattr(vlm, 'fingerprint', '')}".strip("-")
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in raw)
 
 
 def domains_in(root) -> list[str]:

@@ -364,6 +364,98 @@ def noise_coverage(clean_to_noisy: Mapping[str, Sequence[float]], matched_text: 
 
 # --- world model, connector, aligner (issue 4) ------------------------------------------------
 
+def latent_swap(recon, swapped, group: int, cls: int, current: int | None = None, title: str = ""):
+    """What one categorical latent does: a frame's reconstruction (S, S, 3), the frame decoded after
+    setting latent group ``group`` to class ``cls`` (S, S, 3), and where the two differ (mean absolute
+    pixel change, a heat map). ``current``: the class the posterior had picked for that group."""
+    recon, swapped = _as_frames(recon)[0], _as_frames(swapped)[0]
+    diff = np.abs(recon.astype(np.float64) - swapped.astype(np.float64)).mean(-1) / 255.0
+    fig, axes = new_figure(1, 3, width=2.2, height=2.4)
+    was = "" if current is None else f" (was {current})"
+    for ax, img, name in zip(axes[0], (recon, swapped), ("reconstruction", f"group {group} -> class {cls}{was}")):
+        ax.imshow(img)
+        ax.set_title(name, fontsize=9)
+        ax.axis("off")
+    im = axes[0, 2].imshow(diff, cmap="magma", vmin=0.0, vmax=max(0.01, float(diff.max())))
+    axes[0, 2].set_title(f"|change|, mean {diff.mean():.3f}", fontsize=9)
+    axes[0, 2].axis("off")
+    fig.colorbar(im, ax=axes[0, 2], fraction=0.046, pad=0.04)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def latent_effect_maps(maps, groups: Sequence[int] | None = None, ncols: int = 8, size: float = 0.9,
+                       title: str = "", gap: int = 3):
+    """Where each latent group acts: ``maps`` (K, S, S), e.g. the mean absolute pixel change when that
+    group is set to each of its classes. One shared colour scale; each map is labelled with its group
+    and its mean. Drawn as one image (``fig.axes[0].images[0]``, NaN around the maps)."""
+    import matplotlib as mpl
+
+    maps = np.asarray(maps, dtype=np.float64)
+    assert maps.ndim == 3, f"maps must be (K, S, S), got {maps.shape}"
+    K, S = maps.shape[:2]
+    groups = list(range(K)) if groups is None else list(groups)
+    ncols = max(1, min(ncols, K))
+    nrows = int(np.ceil(K / ncols))
+    label = S // 4                                   # room for a label above each map, in pixels
+    col_step, row_step = S + gap, S + label
+    mosaic = np.full((nrows * row_step, ncols * col_step - gap), np.nan)
+    for i in range(K):
+        r, c = divmod(i, ncols)
+        mosaic[r * row_step + label:(r + 1) * row_step, c * col_step:c * col_step + S] = maps[i]
+    fig, axes = new_figure(1, 1, width=size * ncols + 0.8, height=size * 1.25 * nrows + 0.3)
+    ax = axes[0, 0]
+    cmap = mpl.colormaps["magma"].with_extremes(bad="white")
+    im = ax.imshow(mosaic, cmap=cmap, vmin=0.0, vmax=max(1e-6, float(np.nanmax(mosaic))), interpolation="nearest")
+    for i in range(K):
+        r, c = divmod(i, ncols)
+        ax.text(c * col_step + S / 2, r * row_step + label - 1, f"g{groups[i]}: {maps[i].mean():.4f}",
+                ha="center", va="bottom", fontsize=6.5)
+    ax.axis("off")
+    fig.colorbar(im, ax=ax, fraction=0.025, pad=0.01)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig
+
+
+def latent_classes(decoded, groups: Sequence[int], current: Sequence[int] | None = None, size: float = 0.64,
+                   title: str = "", gap: int = 2):
+    """Every class of some latent groups: ``decoded`` (K, C, S, S, 3), row k = the frame decoded with
+    group ``groups[k]`` set to each of its C classes (all other groups unchanged). ``current`` (K,):
+    the class the posterior picked in each group, framed in orange. Drawn as one image (fast even for
+    32 x 32 frames); ``fig.axes[0].images[0]`` holds it."""
+    decoded = np.asarray(decoded)
+    assert decoded.ndim == 5 and len(decoded) == len(groups), \
+        f"decoded must be (K, C, S, S, 3) with K = len(groups) = {len(groups)}, got {decoded.shape}"
+    K, C, S = decoded.shape[:3]
+    step = S + gap
+    mosaic = np.full((K * step - gap, C * step - gap, 3), 255, np.uint8)
+    for k in range(K):
+        frames = _as_frames(decoded[k])
+        for c in range(C):
+            cell = mosaic[k * step:k * step + S, c * step:c * step + S]
+            cell[:] = frames[c]
+            if current is not None and int(current[k]) == c:
+                cell[:2], cell[-2:], cell[:, :2], cell[:, -2:] = ((213, 94, 0),) * 4
+    fig, axes = new_figure(1, 1, width=size * C + 0.6, height=size * K + 0.4)
+    ax = axes[0, 0]
+    ax.imshow(mosaic, interpolation="nearest")
+    ax.grid(False)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.xaxis.tick_top()
+    ax.set_xticks([c * step + S / 2 for c in range(C)], [str(c) for c in range(C)], fontsize=7)
+    ax.set_yticks([k * step + S / 2 for k in range(K)], [f"group {g}" for g in groups], fontsize=8)
+    ax.tick_params(length=0)
+    ax.set_xlabel("class", fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10, pad=18)
+    fig.tight_layout(pad=0.2)
+    return fig
+
+
 def wm_loss_curves(metrics: Mapping[str, Sequence[float]], smooth: int = 1):
     """Training curves from ``training.read_metrics``: reconstruction, KLs, connector and aligner.
 
@@ -389,17 +481,29 @@ def reconstruction_grid(truth, recon, n: int = 8, size: float = 1.0):
     return video_rows({"data": truth, "reconstruction": recon}, size=size, max_frames=n)
 
 
-def open_loop_strip(truth, pred, context: int, every: int = 1, size: float = 1.0):
+def open_loop_strip(truth, pred, context: int, every: int = 1, size: float = 0.8):
     """Ground truth (T, S, S, 3) above the model's open-loop prediction (T, S, S, 3).
 
     The first ``context`` predicted frames are reconstructions of observed frames; after them the
-    model imagines with the true actions only. Predicted frames get a red border after the context.
+    model imagines with the true actions only. Predicted frames get an orange border after the context.
     """
     truth, pred = _as_frames(truth), _as_frames(pred).copy()
     pred[context:, :2], pred[context:, -2:], pred[context:, :, :2], pred[context:, :, -2:] = (
         (213, 94, 0),) * 4
-    fig = video_rows({"truth": truth, f"model ({context} context frames, then imagined)": pred},
-                     every=every, size=size, max_frames=len(truth))
+    steps = np.arange(len(truth))[::every]
+    fig, axes = new_figure(2, len(steps), width=size, height=size * 1.08)
+    for c, t in enumerate(steps):
+        for r, frames in enumerate((truth, pred)):
+            ax = axes[r, c]
+            ax.imshow(frames[t])
+            ax.axis("off")
+        label = f"obs {t + 1}" if t < context else f"+{t - context + 1}"
+        axes[0, c].set_title(label, fontsize=7)
+    axes[0, 0].text(-0.1, 0.5, "truth", transform=axes[0, 0].transAxes, ha="right", va="center", fontsize=8)
+    axes[1, 0].text(-0.1, 0.5, "model", transform=axes[1, 0].transAxes, ha="right", va="center", fontsize=8)
+    fig.suptitle(f"{context} observed frames (reconstructed), then imagined from the actions alone (orange)",
+                 fontsize=9)
+    fig.subplots_adjust(wspace=0.04, hspace=0.05, top=0.76)
     return fig
 
 
@@ -408,10 +512,154 @@ def open_loop_errors(mse, baseline_mse, title: str = "open-loop prediction error
     fig = curves({"world model": mse, "repeat last frame": baseline_mse},
                  x=np.arange(1, len(mse) + 1), xlabel="steps after the context", ylabel="MSE per pixel",
                  title=title)
+    from matplotlib.ticker import MaxNLocator
+
+    fig.axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))
+    return fig
+
+
+# --- connector and aligner (issue 4) ----------------------------------------------------------
+
+def video_strips(rows: Mapping[str, np.ndarray], every: int = 1, max_frames: int = 16, size: float = 0.6,
+                 title: str | None = None, gap: int = 2):
+    """Labelled videos (T, S, S, 3), one compact row each: the frames side by side in one image, drawn
+    pixel for pixel (``size`` inches per frame; 0.64 at 100 dpi = no resampling of 64x64 frames)."""
+    labels = list(rows)
+    clips = [_as_frames(rows[k])[::every][:max_frames] for k in labels]
+    n = max(len(c) for c in clips)
+    fig, axes = new_figure(len(clips), 1, width=size * n, height=size + 0.22)
+    for ax, label, clip in zip(axes[:, 0], labels, clips):
+        s = clip.shape[1]
+        strip = np.full((s, n * (s + gap) - gap, 3), 255, np.uint8)
+        for i, f in enumerate(clip):
+            strip[:, i * (s + gap):i * (s + gap) + s] = f
+        ax.imshow(strip, interpolation="nearest")
+        ax.axis("off")
+        ax.set_title(label, fontsize=8, loc="left")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout(pad=0.2, h_pad=1.0)
+    return fig
+
+
+def imagined_prompt(videos: Mapping[str, np.ndarray], prompt: str, every: int = 2, max_frames: int = 16,
+                    size: float = 0.6):
+    """What a prompt decodes into: one filmstrip row per variant (e.g. ``{"aligner": (T, S, S, 3),
+    "no aligner": (T, S, S, 3)}``, the labels can name the nearest task prompt), under the prompt."""
+    return video_strips(videos, every, max_frames, size, title=f"prompt: {prompt!r}")
+
+
+def prompt_video_grid(videos: Mapping[str, Mapping[str, np.ndarray]], every: int = 2, max_frames: int = 8,
+                      size: float = 0.6):
+    """Several prompts, each with its variants: ``{prompt: {variant: (T, S, S, 3)}}`` -> a filmstrip with
+    one row per (prompt, variant), the rows of one prompt next to each other."""
+    rows = {f"{prompt}  [{variant}]": v for prompt, vs in videos.items() for variant, v in vs.items()}
+    return video_strips(rows, every, max_frames, size)
+
+
+def prompt_accuracy(accuracy: Mapping[str, Mapping[str, float]], chance: float | None = None,
+                    groups: Sequence[str] = ("all", "task_prompts", "paraphrases", "standard", "custom"),
+                    title: str = "imagined video -> nearest task prompt (top-1)"):
+    """Grouped bars of the prompt benchmark: ``accuracy[variant][group]`` (None = no prompts in the
+    group), one colour per variant (``aligner``, ``no_aligner``, ``text_only``), chance as a line."""
+    variants = list(accuracy)
+    groups = [g for g in groups if any(accuracy[v].get(g) is not None for v in variants)]
+    fig, axes = new_figure(width=max(4.5, 1.1 * len(groups)), height=3.0)
+    ax = axes[0, 0]
+    w = 0.8 / len(variants)
+    xs = np.arange(len(groups))
+    for i, v in enumerate(variants):
+        ys = [np.nan if accuracy[v].get(g) is None else accuracy[v][g] for g in groups]
+        ax.bar(xs + (i - (len(variants) - 1) / 2) * w, ys, width=w, label=v.replace("_", " "),
+               color=PALETTE[i % len(PALETTE)])
+    if chance is not None:
+        ax.axhline(chance, color="0.3", linestyle="--", linewidth=1, label="chance")
+    ax.set_xticks(xs, [g.replace("_", " ") for g in groups])
+    ax.set(ylim=(0, 1.3), ylabel="top-1 accuracy", title=title)
+    ax.set_yticks(np.linspace(0, 1, 6))
+    ax.legend(fontsize=8, ncols=len(variants) + 1, loc="upper center")
+    return fig
+
+
+def aligner_projection(video, text, aligned, text_labels: Sequence[str] | None = None, title: str = "",
+                       ax=None):
+    """Where the aligner moves text: clips (N, E) as dots, prompts (M, E) as stars and their aligner
+    outputs (M, E) as diamonds, with an arrow from each prompt to its output, on the 2-D PCA of the
+    clips (the plane the connector knows)."""
+    video, text, aligned = (np.asarray(x, np.float64) for x in (video, text, aligned))
+    assert text.shape == aligned.shape, f"text {text.shape} and aligned {aligned.shape} must match"
+    pv, pt, pa = (_pca_2d(x, video) for x in (video, text, aligned))
+    if ax is None:
+        fig, axes = new_figure(width=5.0, height=4.2)
+        ax = axes[0, 0]
+    else:
+        fig = ax.figure
+    ax.scatter(pv[:, 0], pv[:, 1], s=6, c=PALETTE[0], alpha=0.3, label="clips (visual embeddings)")
+    ax.scatter(pt[:, 0], pt[:, 1], s=60, c=PALETTE[1], marker="*", edgecolors="k", linewidths=0.3,
+               label="prompts (text)")
+    ax.scatter(pa[:, 0], pa[:, 1], s=30, c=PALETTE[2], marker="D", edgecolors="k", linewidths=0.3,
+               label="aligner(prompt)")
+    for i in range(len(pt)):
+        ax.annotate("", xy=pa[i], xytext=pt[i], arrowprops=dict(arrowstyle="->", lw=0.8, color="0.4"))
+        if text_labels is not None:
+            ax.text(*pa[i], " " + str(text_labels[i]), fontsize=7)
+    ax.legend(fontsize=7, loc="best")
+    ax.set(xlabel="PC 1 of the clips", ylabel="PC 2 of the clips", title=title)
     return fig
 
 
 # --- rewards and behaviour (issue 5) ----------------------------------------------------------
+
+def prompt_preference(values, row_labels: Sequence[str], col_labels: Sequence[str], title: str = "",
+                      label: str = "mean reward", center: bool = True):
+    """Heatmap of a mean reward per episode group (rows) and prompt (columns), (R, C).
+
+    ``center`` removes the row and column means first (double centering), leaving what is specific
+    to each (group, prompt) pair: a reward that understands the prompts is largest where they match,
+    even if one prompt pays more everywhere or one group scores high under every prompt."""
+    values = np.asarray(values, dtype=np.float64)
+    assert values.shape == (len(row_labels), len(col_labels)), (
+        f"values {values.shape} for {len(row_labels)} rows and {len(col_labels)} columns")
+    if center:
+        values = values - values.mean(0, keepdims=True) - values.mean(1, keepdims=True) + values.mean()
+    fig, axes = new_figure(width=1.1 * len(col_labels) + 2.5, height=0.55 * len(row_labels) + 1.5)
+    ax = axes[0, 0]
+    lim = np.abs(values).max() or 1.0
+    im = ax.imshow(values, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
+    for (i, j), v in np.ndenumerate(values):
+        ax.text(j, i, f"{v:+.3f}", ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(len(col_labels)), col_labels, rotation=30, ha="right")
+    ax.set_yticks(range(len(row_labels)), row_labels)
+    ax.grid(False)
+    fig.colorbar(im, ax=ax, label=label + (" (centred)" if center else ""))
+    ax.set_title(title)
+    return fig
+
+
+def reward_scatter(rewards: Mapping[str, Sequence[float]], true: Sequence[float], groups: Sequence[str] | None = None,
+                   xlabel: str = "true task reward", title: str = "", size: float = 3.0):
+    """One panel per reward: its values (y) against the true reward (x), e.g. window means of dataset
+    episodes, coloured by ``groups`` (e.g. the data subset), Pearson r in each panel's title.
+    ``rewards``: name -> (N,); ``true``: (N,). Returns a ``Figure``."""
+    true = np.asarray(true, dtype=np.float64).reshape(-1)
+    groups = np.asarray(["all"] * len(true) if groups is None else list(groups))
+    names = list(rewards)
+    fig, axes = new_figure(1, len(names), width=size, height=size, sharex=True)
+    for ax, name in zip(axes[0], names):
+        ys = np.asarray(rewards[name], dtype=np.float64).reshape(-1)
+        assert ys.shape == true.shape, f"{name}: {ys.shape} values for {true.shape} true rewards"
+        for i, g in enumerate(dict.fromkeys(groups)):
+            sel = groups == g
+            ax.scatter(true[sel], ys[sel], s=10, alpha=0.6, color=PALETTE[i % len(PALETTE)], label=g)
+        r = np.corrcoef(true, ys)[0, 1] if ys.std() > 0 and true.std() > 0 else np.nan
+        ax.set(xlabel=xlabel, title=f"{name}\nr = {r:+.2f}")
+    axes[0, 0].set_ylabel("reward from the prompt")
+    if len(set(groups)) > 1:
+        axes[0, -1].legend(fontsize=8, markerscale=1.5)
+    if title:
+        fig.suptitle(title)
+    return fig
+
 
 def alignment_scores(scores, window: int | None = None, labels: Sequence[str] | None = None,
                      title: str = "temporal alignment: score of each offset", ax=None):
@@ -460,6 +708,40 @@ def rewards_over_time(series: Mapping[str, Sequence[float]], offset: int | None 
     ax.set(xlabel=xlabel, ylabel=("standardized " if standardize else "") + ylabel, title=title)
     if len(series) > 1:
         ax.legend()
+    return fig
+
+
+# --- behaviour (issue 5) ---------------------------------------------------------------------
+
+def dream_vs_target(dream, target, rewards, step: int, offset: int = 0, title: str = "", size: float = 2.2):
+    """One imagined step next to the target it is rewarded against, and the reward over the dream.
+
+    ``dream`` (H, S, S, 3) decoded imagined frames (uint8, or float in [0, 1]); ``target`` (T, S, S, 3)
+    decoded target frames, T >= 1; ``rewards`` (H,) the reward of each imagined step; ``step`` j in
+    [0, H); ``offset``: the alignment offset of the reward, so step j is compared with target frame
+    max(0, j - offset) (clipped to T - 1). Returns a ``Figure``: dream frame, target frame, reward
+    curve with step j marked.
+    """
+    dream, target = _as_frames(dream), _as_frames(target)
+    rewards = np.asarray(rewards, dtype=np.float64).reshape(-1)
+    assert len(rewards) == len(dream), f"{len(rewards)} rewards for {len(dream)} dream frames"
+    assert 0 <= step < len(dream), f"step {step} outside the dream's {len(dream)} frames"
+    k = min(max(0, step - offset), len(target) - 1)
+    fig, axes = new_figure(1, 3, width=size, height=size, gridspec_kw={"width_ratios": [1, 1, 2]})
+    for ax, frame, label in ((axes[0, 0], dream[step], f"dream, step {step}"),
+                             (axes[0, 1], target[k], f"target, step {k}")):
+        ax.imshow(frame)
+        ax.set_title(label, fontsize=9)
+        ax.axis("off")
+    ax = axes[0, 2]
+    ax.plot(np.arange(len(rewards)), rewards, marker="o", markersize=3, color=PALETTE[0])
+    ax.scatter([step], [rewards[step]], s=90, facecolors="none", edgecolors=PALETTE[1], linewidths=2, zorder=3)
+    if offset:
+        ax.axvline(offset, color="0.4", linestyle="--", linewidth=1)
+    ax.set(xlabel="imagined step", ylabel="reward", title=f"reward at step {step}: {rewards[step]:.3f}")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
     return fig
 
 

@@ -29,11 +29,15 @@ actor-critic (``genrl_lite.actor_critic``) can use any of them:
                           frames (image mode per frame, or video mode over the last 8 frames);
 - :class:`WMCLIPReward`  WM-CLIP: an MLP (:class:`WMCLIPHead`) predicts the VLM visual embedding
                           from the latent state; cosine to the prompt embedding.
+
+:func:`episode_rewards` computes any of them along a *recorded* episode (T,), so they can be
+compared with the true task reward (:func:`reward_correlation`; notebook 04).
 """
 from __future__ import annotations
 
 from typing import Callable, Mapping
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -464,3 +468,124 @@ class WMCLIPReward:
     def __call__(self, states: States) -> torch.Tensor:
         pred = self.head(self.rssm.feat(states))
         return cosine(pred, self.embedding.to(pred.device))[..., None]
+
+
+# --- rewards of recorded episodes (for comparisons against the true task reward) ------------------
+
+REWARD_KINDS = ("genrl", "vlmrm_image", "vlmrm_video", "wmclip")
+"""What :func:`episode_rewards` computes: GenRL's latent reward, VLM-RM on single frames or on
+8-frame clips, and WM-CLIP."""
+
+
+@torch.no_grad()
+def episode_posteriors(wm, episode: Mapping) -> dict:
+    """The world model's filtered latent states of one recorded episode, time-major (T, 1, ...).
+
+    Mode latents (``sample=False``), so the result is deterministic. ``episode`` has ``obs``
+    (T, S, S, 3) uint8, ``action`` (T, A) and ``is_first`` (T,) (see ``genrl_lite.data``).
+    """
+    device = _device_of(wm)
+    obs = torch.as_tensor(episode["obs"], device=device)[None]
+    action = torch.as_tensor(episode["action"], device=device).float()[None]
+    is_first = torch.as_tensor(episode["is_first"], device=device).bool()[None]
+    posts, _ = wm.rssm.observe(wm.encode(wm.preprocess(obs)), action, is_first, sample=False)
+    return _time_major(posts)
+
+
+def _chunked(states: States, reward_fn: Callable, length: int) -> torch.Tensor:
+    """Apply a sequence reward to a long (T, 1, ...) trajectory in pieces of ``length`` states.
+
+    The pieces start at 0, L, 2L, ...; if T is not a multiple of L a last piece ends at T, and only
+    its steps not covered before are used. Returns (T,).
+    """
+    steps = next(iter(states.values())).shape[0]
+    length = min(length, steps)
+    starts = list(range(0, steps - length + 1, length))
+    if starts[-1] + length < steps:
+        starts.append(steps - length)
+    pieces = {k: torch.cat([v[s:s + length] for s in starts], 1) for k, v in states.items()}  # (L, N, ...)
+    r = reward_fn(pieces)[..., 0]                                                             # (L, N)
+    out, done = torch.empty(steps, device=r.device), 0
+    for n, s in enumerate(starts):
+        out[done:s + length] = r[done - s:, n]
+        done = s + length
+    return out
+
+
+@torch.no_grad()
+def episode_rewards(bundle, episode: Mapping, prompt, kind: str = "genrl", *, vlm=None, head=None,
+                    horizon: int = 16, window: int | None = 8, sim: str | Similarity = "max_cosine",
+                    cache: dict | None = None):
+    """One reward over a recorded episode, step by step: (T,) numpy float32.
+
+    For comparing prompt-based rewards with the true task reward (``load_episode(path,
+    with_eval=True)["reward"]``). ``kind`` is one of :data:`REWARD_KINDS`:
+
+    - ``"genrl"``: :class:`GenRLReward` on the episode's posteriors (:func:`episode_posteriors`), cut
+      into pieces of ``horizon + 1`` states (what one imagined trajectory holds), each aligned to the
+      prompt's target on its own;
+    - ``"vlmrm_video"``: VLM-RM on the window of the last 8 frames at every step (the first 7 steps
+      reuse the first full window: ``vlm.embed_windows(obs, pad="repeat")``);
+    - ``"vlmrm_image"``: VLM-RM on each frame alone;
+    - ``"wmclip"``: :class:`WMCLIPReward` of a trained ``head`` on the posteriors.
+
+    ``bundle``: a ``ModelBundle`` (world_model, connector, aligner); unused by the VLM-RM kinds.
+    ``prompt``: text (needs ``vlm``) or an embedding (E,). ``cache``: a dict kept per episode;
+    posteriors and VLM embeddings are stored in it and reused by later calls (other prompts/kinds).
+    """
+    if kind not in REWARD_KINDS:
+        from genrl_lite.tasks import UnknownNameError
+
+        raise UnknownNameError(f"unknown reward kind {kind!r}; valid kinds: {', '.join(REWARD_KINDS)}")
+    cache = {} if cache is None else cache
+    if kind.startswith("vlmrm"):
+        if vlm is None:
+            raise ValueError(f"the {kind} reward needs the VLM: pass vlm=load_vlm()")
+        mode = kind.split("_")[1]
+        reward = VLMRMReward(vlm, prompt, mode=mode)
+        if mode not in cache:
+            obs = _as_uint8_frames(episode["obs"])
+            if mode == "image":
+                cache[mode] = torch.as_tensor(vlm.embed_image(obs))
+            elif hasattr(vlm, "embed_windows"):
+                cache[mode] = torch.as_tensor(vlm.embed_windows(obs, pad="repeat"))
+            else:
+                cache[mode] = reward.embed_frames(obs[:, None])[:, 0]
+        return reward.embeddings_reward(cache[mode])[:, 0, 0].float().cpu().numpy()
+    wm = bundle.world_model
+    if "posts" not in cache:
+        cache["posts"] = episode_posteriors(wm, episode)
+    posts = cache["posts"]
+    if kind == "wmclip":
+        if head is None:
+            raise ValueError("the wmclip reward needs a trained WMCLIPHead: pass head=... "
+                             "(train it with wmclip_loss on the dataset's posteriors)")
+        return WMCLIPReward(head, wm.rssm, prompt, vlm=vlm)(posts)[:, 0, 0].float().cpu().numpy()
+    if bundle.connector is None:
+        raise ValueError("the genrl reward needs the connector and aligner: this model was trained "
+                         "without VLM embeddings (python -m genrl_lite.training ... --embed)")
+    reward = GenRLReward(wm, bundle.connector, bundle.aligner, prompt, vlm=vlm, window=window, sim=sim)
+    return _chunked(posts, reward, horizon + 1).float().cpu().numpy()
+
+
+def window_means(x, window: int):
+    """Means over consecutive non-overlapping windows: (T,) -> (T // window,) (the remainder is dropped)."""
+    x = np.asarray(x, dtype=np.float64).reshape(-1)
+    n = len(x) // window
+    return x[:n * window].reshape(n, window).mean(1)
+
+
+def reward_correlation(pred, true, window: int = 1) -> float:
+    """Pearson correlation between a reward and the true reward after averaging both over windows of
+    ``window`` steps; ``pred``/``true`` are (T,) arrays or lists of them (one per episode; windows
+    never cross episodes, and all windows are pooled). NaN if either side is constant."""
+    pred = [pred] if np.ndim(pred[0]) == 0 else list(pred)
+    true = [true] if np.ndim(true[0]) == 0 else list(true)
+    assert len(pred) == len(true) and all(len(p) == len(t) for p, t in zip(pred, true)), (
+        f"pred and true must have the same episodes and lengths, got {[len(p) for p in pred]} "
+        f"and {[len(t) for t in true]}")
+    p = np.concatenate([window_means(x, window) for x in pred])
+    t = np.concatenate([window_means(x, window) for x in true])
+    if len(p) < 2 or p.std() == 0 or t.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(p, t)[0, 1])

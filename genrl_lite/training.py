@@ -47,7 +47,7 @@ METRICS_NAME = "metrics.jsonl"
 FORMAT = "genrl_lite.world_model/1"
 ARCH_FIELDS = ("cnn_depth", "deter", "hidden", "stoch_groups", "stoch_classes")
 TRAIN_COMMAND = ("python -m genrl_lite.training --preset {preset} --data data --domain walker --out {out}  "
-                 "(or genrl_lite.training.train_world_model(...) in a notebook)")
+                 "(or scripts/train_models.py for the shipped models, or train_world_model(...) in a notebook)")
 
 
 class CheckpointError(RuntimeError):
@@ -66,6 +66,10 @@ class ModelBundle:
     action_dim: int
     embed_dim: int | None
     path: Path | None = None
+    vlm_tag: str | None = None
+    """Which VLM's embeddings the connector/aligner were trained on (set in exported models)."""
+    meta: dict | None = None
+    """Metadata stored by ``pretrained.export_model`` (command, wall time, metrics)."""
 
     @property
     def preset(self) -> str:
@@ -221,6 +225,7 @@ def load_checkpoint(path, expected_preset: str | None = None, embed_dim: int | N
         if m is not None:
             m.eval()
     bundle.step, bundle.path = ckpt["step"], path
+    bundle.vlm_tag, bundle.meta = ckpt.get("vlm_tag"), ckpt.get("meta", {})
     return bundle
 
 
@@ -243,9 +248,15 @@ def _truncate_metrics(path: Path, step: int) -> None:
 # --- training ----------------------------------------------------------------------------------------
 
 def train_world_model(cfg: WorldModelConfig, data, steps: int, out_dir, embed_fn=None, resume: bool = True,
-                      device=None, show_progress: bool = True) -> ModelBundle:
+                      device=None, show_progress: bool = True, max_minutes: float | None = None,
+                      world_model_from=None) -> ModelBundle:
     """Train until the step counter reaches ``steps`` (so a resumed run continues to the same total).
 
+    ``max_minutes``: also stop (and save) after this much wall time in this call; run again to resume.
+    ``world_model_from``: a trained checkpoint (file or out_dir) whose world model is loaded and FROZEN;
+    only the connector and aligner train (the data must carry embeddings). This is the same update as
+    joint training (the connector's targets are detached posteriors either way), run as a second
+    stage: it lets one world model serve several VLMs, and a new VLM costs minutes, not an hour.
     ``data``: a sampler (see module docstring). ``embed_fn(batch) -> (B, T, E)`` computes embeddings
     when batches have no ``embed``. ``resume``: continue from ``out_dir/checkpoint.pt`` if present.
     Returns the trained ``ModelBundle`` (models left in train mode).
@@ -278,15 +289,28 @@ def train_world_model(cfg: WorldModelConfig, data, steps: int, out_dir, embed_fn
         if (ckpt["embed_dim"] is None) != (embed_dim is None):
             raise CheckpointError(f"{ckpt_path} was trained {'without' if ckpt['embed_dim'] is None else 'with'} "
                                   f"embeddings, but this data has{' no' if embed_dim is None else ''} embeddings")
+    frozen = world_model_from is not None
+    if frozen and embed_dim is None:
+        raise ValueError("world_model_from trains only the connector and aligner, which need VLM embeddings: "
+                         "call data.attach_embeddings(load_vlm()) or pass embed_fn")
     bundle = _build(cfg, action_dim, embed_dim, device)
     bundle.path = ckpt_path
     wm, conn, align = bundle.world_model, bundle.connector, bundle.aligner
+    if frozen and ckpt is None:
+        base = _read(Path(world_model_from))
+        _check_compatible(base, world_model_from, cfg=cfg)
+        if base["action_dim"] != action_dim:
+            raise CheckpointError(f"{world_model_from} has {base['action_dim']}-d actions, the data "
+                                  f"{action_dim}-d: use the world model of this domain")
+        wm.load_state_dict(base["world_model"])
+    wm.requires_grad_(not frozen)
     opt_wm = make_optimizer(wm.parameters(), cfg)
     opt_conn = make_optimizer(list(conn.parameters()) + list(align.parameters()), cfg) if conn else None
     torch.manual_seed(cfg.seed + 1)
     if ckpt is not None:
         wm.load_state_dict(ckpt["world_model"])
-        opt_wm.load_state_dict(ckpt["opt_world_model"])
+        if not frozen:
+            opt_wm.load_state_dict(ckpt["opt_world_model"])
         if conn is not None:
             conn.load_state_dict(ckpt["connector"])
             align.load_state_dict(ckpt["aligner"])
@@ -304,7 +328,7 @@ def train_world_model(cfg: WorldModelConfig, data, steps: int, out_dir, embed_fn
         atomic_torch_save({
             "format": FORMAT, "config": cfg.to_dict(), "preset": cfg.preset, "step": bundle.step,
             "action_dim": action_dim, "embed_dim": embed_dim, "world_model": wm.state_dict(),
-            "opt_world_model": opt_wm.state_dict(),
+            "opt_world_model": None if frozen else opt_wm.state_dict(), "frozen_world_model": frozen,
             "connector": conn.state_dict() if conn else None, "aligner": align.state_dict() if conn else None,
             "opt_connector": opt_conn.state_dict() if conn else None, "rng": _rng_state(rng),
             "parameters": bundle.parameter_counts()}, ckpt_path)
@@ -315,13 +339,22 @@ def train_world_model(cfg: WorldModelConfig, data, steps: int, out_dir, embed_fn
     count, t_log = 0, time.perf_counter()
     bar = progress(range(bundle.step, steps), initial=bundle.step, total=steps,
                    desc=f"world model ({cfg.preset})", **({} if show_progress else {"disable": True}))
+    t_start = time.perf_counter()
     for _ in bar:
+        if max_minutes is not None and time.perf_counter() - t_start > 60 * max_minutes:
+            break
         batch = get_batch()
-        loss, metrics, posts = wm.loss(batch)
-        opt_wm.zero_grad(set_to_none=True)
-        loss.backward()
-        metrics["wm_grad_norm"] = torch.nn.utils.clip_grad_norm_(wm.parameters(), cfg.grad_clip)
-        opt_wm.step()
+        if frozen:
+            with torch.no_grad():
+                posts, _ = wm.rssm.observe(wm.encode(wm.preprocess(batch["obs"])), batch["action"],
+                                           batch["is_first"])
+            metrics = {}
+        else:
+            loss, metrics, posts = wm.loss(batch)
+            opt_wm.zero_grad(set_to_none=True)
+            loss.backward()
+            metrics["wm_grad_norm"] = torch.nn.utils.clip_grad_norm_(wm.parameters(), cfg.grad_clip)
+            opt_wm.step()
         if conn is not None:
             posts = {k: v.detach() for k, v in posts.items()}
             c_loss, c_metrics = conn.loss(batch["embed"], posts)
@@ -342,7 +375,7 @@ def train_world_model(cfg: WorldModelConfig, data, steps: int, out_dir, embed_fn
             with open(metrics_path, "a") as f:
                 f.write(json.dumps(row) + "\n")
             if hasattr(bar, "set_postfix"):
-                bar.set_postfix(loss=f"{row['wm_loss']:.1f}", kl=f"{row['model_kl']:.2f}",
+                bar.set_postfix(**({} if frozen else {"loss": f"{row['wm_loss']:.1f}", "kl": f"{row['model_kl']:.2f}"}),
                                 **({"conn_kl": f"{row['connector_kl']:.2f}"} if conn else {}))
             sums, count, t_log = {}, 0, time.perf_counter()
         if bundle.step % cfg.save_every == 0 and bundle.step < steps:
@@ -395,6 +428,13 @@ def main(argv=None) -> None:
     p.add_argument("--domain", default="walker", help="domain to train on (one world model per domain)")
     p.add_argument("--subsets", nargs="*", default=None, help="dataset subsets (default: all)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--minutes", type=float, default=None, help="wall-time budget of this call (resume later)")
+    p.add_argument("--split", default="train", help="dataset split to train on: train (default) or all")
+    p.add_argument("--embed", action="store_true",
+                   help="attach the default VLM's embeddings so the connector and aligner train too")
+    p.add_argument("--world-model", default=None,
+                   help="a trained checkpoint/out_dir: freeze its world model, train only connector + aligner "
+                        "(implies --embed)")
     p.add_argument("--no-resume", action="store_true")
     args = p.parse_args(argv)
     if args.threads:
@@ -404,13 +444,17 @@ def main(argv=None) -> None:
         data = SyntheticSampler(action_dim=2, embed_dim=32, seed=cfg.seed)
     elif args.data:
         from genrl_lite.data import EpisodeDataset
-        data = EpisodeDataset(args.data, args.domain, args.subsets)
+        data = EpisodeDataset(args.data, args.domain, args.subsets, split=args.split)
+        if args.embed or args.world_model:
+            from genrl_lite.vlm import load_vlm
+            data.attach_embeddings(load_vlm())
     else:
         raise SystemExit("give --synthetic or --data DIR")
     steps = args.steps or {"tiny": 200, "laptop": 5000}.get(args.preset, 500_000)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        bundle = train_world_model(cfg, data, steps, args.out, resume=not args.no_resume)
+        bundle = train_world_model(cfg, data, steps, args.out, resume=not args.no_resume,
+                                   max_minutes=args.minutes, world_model_from=args.world_model)
     print(f"trained {bundle.step} steps -> {bundle.path}; parameters {bundle.parameter_counts()}")
 
 

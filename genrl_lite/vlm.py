@@ -37,6 +37,7 @@ Shapes: B batch, F frames per clip (8), S image size, T episode length, E embedd
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import sys
@@ -417,6 +418,8 @@ class EmbeddedVLM(VLM):
             vlm = cls(VideoTowerConfig(**cfg_dict), name=state.get("name", DEFAULT_NAME))
             vlm.model.visual.load_state_dict({k: v.float() for k, v in state["visual"].items()})
             vlm.model.logit_scale.data.fill_(float(state["logit_scale"]))
+            # which weights these are: dataset embedding caches are keyed by it
+            vlm.fingerprint = hashlib.sha1(path.read_bytes()).hexdigest()[:10]
         except Exception as e:
             first = (str(e).strip().splitlines() or [""])[0][:160]
             raise RuntimeError(f"VLM weights at {path} are corrupted or incompatible "

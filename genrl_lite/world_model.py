@@ -547,8 +547,9 @@ def open_loop(wm: WorldModel, batch: dict, context: int = 5, horizon: int = 16, 
 
 
 def count_parameters(module: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+    """Number of parameters (frozen ones included)."""
+    return sum(p.numel() for p in module.parameters())
+
 
 
 __all__ = ["WorldModelConfig", "RSSM", "WorldModel", "LatentDynamics", "LayerNormGRUCell", "Encoder",

@@ -171,27 +171,50 @@ def main(argv=None):
         sel = np.flatnonzero(corpus["domain"] == d)
         sel = rng.choice(sel, min(600, len(sel)), replace=False)
         pool[d] = (sel, vlm.embed_video(clips_of(corpus, sel)))
-    for key, (p, m) in captions.task_concepts().items():
-        d = key.split("_")[0]
-        if d not in pool or key not in tasks.TASKS:
+    wanted = captions.task_concepts()
+    for key in sorted(tasks.TASKS, key=lambda k: (tasks.TASKS[k].kind != "standard", k)):
+        task = tasks.get_task(key)
+        if task.domain not in pool:
             continue
-        sel, emb = pool[d]
-        sims = (emb @ vlm.embed_text([tasks.get_task(key).prompt]).T)[:, 0]
+        sel, emb = pool[task.domain]
+        sims = (emb @ vlm.embed_text([task.prompt]).T)[:, 0]
         top = sel[torch.topk(sims, 10).indices.numpy()]
-        def frac(factor, concept, rows):
-            return None if concept is None else float((corpus[factor][rows] == concept).mean())
 
-        tp[key] = dict(prompt=tasks.get_task(key).prompt, concepts=[p, m],
+        def frac(factor, concept, rows):
+            want = captions.concept_set(concept)
+            return None if want is None else float(np.isin(corpus[factor][rows], want).mean())
+
+        def common(factor):  # what the prompt retrieves: most frequent labels among the top 10
+            vals, counts = np.unique([c or "?" for c in corpus[factor][top]], return_counts=True)
+            return [f"{v} {c}" for v, c in sorted(zip(vals, counts), key=lambda vc: -vc[1])[:2]]
+
+        p, m = wanted.get(key, (None, None))
+        tp[key] = dict(prompt=task.prompt, kind=task.kind, covered=key in wanted,
+                       concepts=[list(captions.concept_set(p) or []) or None, list(captions.concept_set(m) or []) or None],
                        posture_at10=frac("posture", p, top), motion_at10=frac("motion", m, top),
-                       posture_base=frac("posture", p, sel), motion_base=frac("motion", m, sel))
+                       posture_base=frac("posture", p, sel), motion_base=frac("motion", m, sel),
+                       retrieved=dict(posture=common("posture"), motion=common("motion")))
     result["task_prompts"] = tp
-    print("  task prompts, precision@10 of retrieved held-out clips (posture / motion; base rate):")
+    print("  task prompts (every registered task), precision@10 of retrieved held-out clips of its domain "
+          "(posture / motion; base rate), and what the top 10 are:")
     def f(x, fmt):
         return "  - " if x is None else format(x, fmt)
 
     for k, r in tp.items():
-        print(f"    {k:20s} {r['prompt']!r:36s} {f(r['posture_at10'], '.1f')} / {f(r['motion_at10'], '.1f')}   "
-              f"(base {f(r['posture_base'], '.2f')} / {f(r['motion_base'], '.2f')})  wants {r['concepts']}")
+        want = "/".join("|".join(c) if c else "any" for c in r["concepts"]) if r["covered"] else "NOT COVERED"
+        print(f"    {r['kind'][:3]} {k:20s} {r['prompt']!r:36s} {f(r['posture_at10'], '.1f')} / {f(r['motion_at10'], '.1f')}   "
+              f"(base {f(r['posture_base'], '.2f')} / {f(r['motion_base'], '.2f')})  wants {want}; "
+              f"top10: {', '.join(r['retrieved']['posture'])}; {', '.join(r['retrieved']['motion'])}")
+    summary = {}
+    for kind in ("standard", "custom"):
+        rows = [r for r in tp.values() if r["kind"] == kind and r["covered"]]
+        vals = [x for r in rows for x in (r["posture_at10"], r["motion_at10"]) if x is not None]
+        summary[kind] = dict(tasks=len(rows), mean_precision_at10=float(np.mean(vals)) if vals else None,
+                             both_at_least_half=sum(all(x is None or x >= 0.5 for x in (r["posture_at10"], r["motion_at10"]))
+                                                     for r in rows))
+        print(f"  {kind} tasks: mean precision@10 {f(summary[kind]['mean_precision_at10'], '.2f')} over "
+              f"{len(rows)} covered tasks; {summary[kind]['both_at_least_half']} of them >= 0.5 on every asked concept")
+    result["task_prompt_summary"] = summary
     print(f"  custom tasks without a matching concept: {', '.join(captions.NOT_COVERED)}")
 
     # (b) modality gap on matched clip/caption pairs

@@ -8,14 +8,19 @@ MLP policy, forward + backward, as the actor's dynamics backprop does).
     .venv/bin/python scripts/bench_world_model.py                 # tiny and laptop
     .venv/bin/python scripts/bench_world_model.py --paper         # also the paper's sizes
     .venv/bin/python scripts/bench_world_model.py --compare-layout  # channels-last vs contiguous
-    .venv/bin/python scripts/bench_world_model.py --quality data/models/walker_laptop \
-        --data data --domain walker --subsets expl                # quality of a trained model
+    .venv/bin/python scripts/bench_world_model.py --quality       # quality of the shipped walker model
+    .venv/bin/python scripts/bench_world_model.py --quality walker --json data/models/walker/quality.json
+    .venv/bin/python scripts/bench_world_model.py --quality data/runs/wm_walker --domain walker  # any run
 
-``--quality`` prints, on windows sampled from the given (ideally held-out) episodes, the posterior
-reconstruction MSE and the 16-step open-loop MSE from 5 context frames against the "repeat the last
-context frame" baseline (per pixel, frames in [0, 1]).
+``--quality [MODEL]`` measures a trained world model (a shipped domain name, default ``walker``, or a
+checkpoint file / training out_dir) on the HELD-OUT episodes of the full dataset ``data/<domain>``
+(every 10th episode of each subset, never trained on; ``genrl_lite.data.is_heldout``). Without the
+full dataset it falls back to the committed sample ``data/sample`` with a warning (those episodes
+may have been trained on). It prints the posterior reconstruction MSE and the 16-step open-loop MSE
+from 5 context frames against the "repeat the last context frame" baseline (per pixel, frames in
+[0, 1]), per step too; ``--json FILE`` also writes them (atomically).
 
-Inputs are random (speed does not depend on content). The load average of the machine is printed
+For speed, inputs are random (speed does not depend on content). The load average of the machine is printed
 next to the numbers: other jobs on the same cores slow every figure down.
 """
 from __future__ import annotations
@@ -23,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -110,20 +116,87 @@ def bench_preset(name: str, device, repeats: int, action_dim: int, embed_dim: in
             "imag steps/s": starts * horizon / t_img}
 
 
-def quality(args) -> None:
-    from genrl_lite.data import EpisodeDataset
-    from genrl_lite.training import evaluate_world_model, load_checkpoint
+def _rel(path) -> str:
+    """A path relative to the repository when inside it (so JSON written here is the same on any machine)."""
+    from genrl_lite.runtime import REPO_ROOT
 
-    bundle = load_checkpoint(args.quality)
-    data = EpisodeDataset(args.data, args.domain, args.subsets)
-    q = evaluate_world_model(bundle.world_model, data, windows=args.windows)
-    print(f"{args.quality}: preset {bundle.preset}, step {bundle.step}, {data.num_episodes} episodes "
-          f"({', '.join(data.subsets)})")
+    path = Path(path).resolve()
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+
+
+def quality_data(domain: str, root=None, split: str = "heldout", subsets=None):
+    """The evaluation episodes: ``split`` of ``root/<domain>`` (default root: the full dataset in
+    ``data_dir()``), else the committed sample with a warning. Returns ``(dataset, note)``."""
+    import warnings
+
+    from genrl_lite.data import EmptyDatasetError, EpisodeDataset
+    from genrl_lite.runtime import data_dir
+
+    root = data_dir() if root is None else Path(root)
+    try:
+        return EpisodeDataset(root, domain, subsets, split=split, verbose=False), f"{split} split of {_rel(root / domain)}"
+    except EmptyDatasetError as err:
+        sample = data_dir() / "sample"
+        if root == sample:
+            raise
+        warnings.warn(f"no {split} episodes of {domain!r} under {root} ({err.__class__.__name__}); "
+                      f"measuring on the committed sample {sample / domain} instead: its episodes may have "
+                      "been trained on, so the numbers flatter the model", RuntimeWarning, stacklevel=2)
+        return EpisodeDataset(sample, domain, subsets, verbose=False), f"all of {_rel(sample / domain)} (fallback)"
+
+
+def measure_quality(model="walker", domain: str | None = None, root=None, split: str = "heldout",
+                    subsets=None, windows: int = 128, seed: int = 123) -> dict:
+    """Reconstruction and open-loop quality of a world model on held-out episodes, as a JSON-able dict.
+
+    ``model``: a shipped domain name (``"walker"``), a checkpoint file or a training out_dir, or a
+    loaded ``ModelBundle``. ``domain`` defaults to the model's name when it is a shipped domain.
+    Windows are ``5 + 16`` frames (``training.evaluate_world_model``), the same ones for every model
+    given the same ``seed``.
+    """
+    from genrl_lite.pretrained import SHIPPED_DOMAINS, load_model
+    from genrl_lite.training import ModelBundle, evaluate_world_model
+
+    bundle = model if isinstance(model, ModelBundle) else load_model(model)
+    if domain is None:
+        if str(model) not in SHIPPED_DOMAINS:
+            raise ValueError(f"say which domain {model} was trained on: domain='walker' (or --domain walker)")
+        domain = str(model)
+    data, note = quality_data(domain, root, split, subsets)
+    if data.action_dim != bundle.action_dim:
+        raise ValueError(f"{bundle.path} is a model with {bundle.action_dim}-d actions but {domain!r} has "
+                         f"{data.action_dim}-d actions: evaluate the model of that domain")
+    q = evaluate_world_model(bundle.world_model, data, windows=windows, seed=seed)
+    return {"model": _rel(bundle.path), "preset": bundle.preset, "step": int(bundle.step), "domain": domain,
+            "data": note, "episodes": data.num_episodes, "subsets": data.subsets, "windows": windows,
+            "context": 5, "horizon": 16, "seed": seed,
+            **{k: ([round(float(x), 6) for x in v] if isinstance(v, np.ndarray) else round(float(v), 6))
+               for k, v in q.items()}}
+
+
+def quality(args) -> None:
+    import json
+
+    from genrl_lite.runtime import atomic_path
+    from genrl_lite.training import CheckpointError
+
+    try:
+        q = measure_quality(args.quality, args.domain, args.data, args.split, args.subsets, args.windows)
+    except CheckpointError as err:
+        raise SystemExit(f"cannot measure quality: {err}") from None
+    print(f"{q['model']}: preset {q['preset']}, step {q['step']}; {q['windows']} windows from {q['episodes']} "
+          f"episodes ({', '.join(q['subsets'])}), {q['data']}")
     print(f"reconstruction MSE {q['recon_mse']:.5f}")
     print(f"open-loop MSE (16 steps after 5 context frames) {q['open_loop_mse']:.5f} vs repeat-last-frame "
-          f"{q['baseline_mse']:.5f}: ratio {q['open_loop_vs_baseline']:.2f}")
+          f"{q['baseline_mse']:.5f}: ratio {q['open_loop_vs_baseline']:.2f} (< 1 beats the baseline)")
     print("per step, model:   ", " ".join(f"{v:.4f}" for v in q["open_loop_mse_per_step"]))
     print("per step, baseline:", " ".join(f"{v:.4f}" for v in q["baseline_mse_per_step"]))
+    if args.json:
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(q, indent=1) + "\n")
+        print("wrote", path)
 
 
 def main(argv=None) -> None:
@@ -137,11 +210,15 @@ def main(argv=None) -> None:
     p.add_argument("--horizon", type=int, default=16)
     p.add_argument("--compare-layout", action="store_true", help="laptop with and without channels-last")
     p.add_argument("--presets", nargs="*", default=None, help="override the list of presets")
-    p.add_argument("--quality", default=None, help="checkpoint (or training dir) to evaluate instead")
-    p.add_argument("--data", default="data", help="dataset root for --quality")
-    p.add_argument("--domain", default="walker")
+    p.add_argument("--quality", nargs="?", const="walker", default=None,
+                   help="measure quality instead of speed: a shipped domain name (default walker), a "
+                        "checkpoint file or a training out_dir")
+    p.add_argument("--data", default=None, help="dataset root for --quality (default: data/, the full datasets)")
+    p.add_argument("--domain", default=None, help="domain of the --quality model (default: its shipped name)")
+    p.add_argument("--split", default="heldout", choices=("heldout", "train", "all"))
     p.add_argument("--subsets", nargs="*", default=None)
-    p.add_argument("--windows", type=int, default=128)
+    p.add_argument("--windows", type=int, default=128, help="5+16-frame windows sampled for --quality")
+    p.add_argument("--json", default=None, help="also write the --quality results to this JSON file")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.quality:

@@ -24,6 +24,8 @@ Output: ``data/vlm_corpus/<domain>_<seed>.npz`` with
 
     python scripts/make_vlm_corpus.py --frames 15000 --seed 0      # every domain, ~1.5-3 min each
     python scripts/make_vlm_corpus.py --frames 2500 --heldout      # the benchmark's clips (seeds 1000+)
+    python scripts/make_vlm_corpus.py --domains stickman --poses stand hands_up --small-gaits --seed 1 --frames 4000
+                                                                   # a top-up shard of rare postures
 """
 from __future__ import annotations
 
@@ -66,8 +68,12 @@ class Puppeteer:
     (``xfrc_applied``). Forces are recomputed every agent step and persist between.
     """
 
-    def __init__(self, domain: str, physics):
+    def __init__(self, domain: str, physics, poses: list[str] | None = None):
         self.domain, self.physics = domain, physics
+        self.poses = list(poses or POSES[domain])
+        unknown = set(self.poses) - set(POSES[domain])
+        if unknown:
+            raise ValueError(f"unknown poses {sorted(unknown)} for {domain}; choose from {sorted(set(POSES[domain]))}")
         self.mass = float(physics.model.body_subtreemass[1])
         self.planar = domain != "quadruped"
         if self.planar:
@@ -130,7 +136,7 @@ class Puppeteer:
     def new_segment(self, rng):
         """Pick the posture to hold and the speed to drive for the next segment."""
         self.clear()
-        pose = str(rng.choice(POSES[self.domain]))
+        pose = str(rng.choice(self.poses))
         self.pose = pose
         biped = self.domain in ("walker", "stickman")
         if pose in ("stand", "one_leg", "hands_up"):
@@ -169,12 +175,17 @@ class Actions:
 
     KINDS = ["zeros", "random", "smooth", "gait", "gait", "pose"]
 
-    def __init__(self, dim: int, rng: np.random.Generator, pose: str = "free"):
+    def __init__(self, dim: int, rng: np.random.Generator, pose: str = "free", small: bool = False):
         self.dim, self.rng = dim, rng
         self.kind = str(rng.choice(self.KINDS))
         self.freq = rng.uniform(0.5, 3.0)  # cycles per second of the gait
         self.phase = rng.uniform(0, 2 * np.pi, dim)
         self.amp = rng.uniform(0.3, 1.0, dim)
+        if small and pose in ("stand", "hands_up"):
+            # upright with both feet low (a 'standing' label needs feet within 0.2 m of each other):
+            # straight legs or a small shuffling gait, while the puppeteer drives the speed
+            self.kind = str(rng.choice(["zeros", "gait", "gait"]))
+            self.amp = rng.uniform(0.05, 0.3, dim)
         self.const = rng.choice([-1.0, 0.0, 1.0], dim) * rng.uniform(0.5, 1.0, dim)
         self.state = np.zeros(dim)
         # biped motor order: right hip, knee, ankle, left hip, knee, ankle (+ stickman's arms)
@@ -192,7 +203,9 @@ class Actions:
             self.kind = str(rng.choice(["pose", "gait", "zeros"]))
             self.const = self.const if self.kind == "pose" else np.zeros(dim)
             self.amp[6:], self.phase[6:] = 0, 0
-            self.fixed = {6: 1.0, 8: 1.0, 7: rng.uniform(-0.2, 0.2), 9: rng.uniform(-0.2, 0.2)}
+            # shoulders fully up; elbows driven straight (-1), else gravity folds the raised forearms
+            # back down behind the head (with 0 the hands end ~0.15 m *below* the head)
+            self.fixed = {6: 1.0, 8: 1.0, 7: rng.uniform(-1.0, -0.7), 9: rng.uniform(-1.0, -0.7)}
 
     fixed: dict = {}
 
@@ -215,15 +228,18 @@ class Actions:
         return self.const.copy()
 
 
-def render_shard(domain: str, seed: int, n_frames: int, stride: int = 2, show: bool = True) -> dict:
+def render_shard(domain: str, seed: int, n_frames: int, stride: int = 2, show: bool = True,
+                 poses: list[str] | None = None, small_gaits: bool = False) -> dict:
     """Render ``n_frames`` frames of varied behaviour of ``domain`` and label every window.
+    ``poses`` replaces the puppeteer's posture list (``POSES[domain]``) for a focused top-up shard;
+    ``small_gaits`` keeps the joint actions small while a 'stand'/'hands_up' pose is held.
 
     Returns dict(frames (N,64,64,3) uint8, starts (C,), posture (C,), motion (C,)).
     """
     rng = np.random.default_rng(seed)
     env = PixelEnv(BASE_TASK[domain], seed=seed)
     dt = env.action_repeat * env._env.control_timestep()
-    pup = Puppeteer(domain, env.physics)
+    pup = Puppeteer(domain, env.physics, poses)
     frames, feats, episode_start = [], [], []
     starts, postures, motions = [], [], []
     bar = progress(total=n_frames, desc=f"{domain} seed {seed}", **({} if show else {"disable": True}))
@@ -237,7 +253,7 @@ def render_shard(domain: str, seed: int, n_frames: int, stride: int = 2, show: b
             if t >= seg_end:
                 seg_end = t + int(rng.integers(20, 60))
                 pose = pup.new_segment(rng)
-                actions = Actions(env.action_dim, rng, pose)
+                actions = Actions(env.action_dim, rng, pose, small_gaits)
                 if rng.random() < 0.15:
                     pup.clear()
                     pup.kick_flip(rng)
@@ -288,6 +304,12 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0, help="shard seed (< 1000 for pretraining)")
     parser.add_argument("--heldout", action="store_true", help="render benchmark shards (seed 1000+)")
     parser.add_argument("--out", type=Path, default=None, help="default: data/vlm_corpus")
+    parser.add_argument("--poses", nargs="+", default=None,
+                        help="top-up shard: the puppeteer holds only these poses (default: POSES[domain], "
+                             "e.g. --domains stickman --poses stand hands_up --seed 1)")
+    parser.add_argument("--small-gaits", action="store_true",
+                        help="while a stand/hands_up pose is held, joint actions are zeros or small sinusoids "
+                             "(more clips labelled 'standing' and walking/running upright)")
     args = parser.parse_args(argv)
     domains = args.domains or available_domains()
     out = args.out or data_dir() / "vlm_corpus"
@@ -296,7 +318,7 @@ def main(argv=None):
         parser.error(f"pretraining seeds must be < {HELDOUT_SEED} (held-out seeds start there)")
     for domain in domains:
         t0 = time.time()
-        shard = render_shard(domain, seed, args.frames)
+        shard = render_shard(domain, seed, args.frames, poses=args.poses, small_gaits=args.small_gaits)
         name = f"{'heldout_' if args.heldout else ''}{domain}_{seed}.npz"
         with atomic_path(out / name) as tmp, open(tmp, "wb") as fh:  # a handle: savez adds no suffix
             np.savez(fh, **shard)

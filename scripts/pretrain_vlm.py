@@ -160,6 +160,19 @@ def concept_accuracy(vlm: EmbeddedVLM, corpus: dict, max_clips: int = 600, seed:
     return out
 
 
+REPRODUCE_CORPUS = """\
+python scripts/make_vlm_corpus.py --frames 15000 --seed 0        # every domain; ~1.5 min each
+python scripts/make_vlm_corpus.py --frames 2500 --heldout        # held-out clips (seeds 1000+)
+# top-up shards of rare postures (walker standing, stickman hands up, cheetah rearing); ~20 s each
+python scripts/make_vlm_corpus.py --domains walker --poses stand stand one_leg crouch --small-gaits --seed 1 --frames 5000
+python scripts/make_vlm_corpus.py --domains stickman --poses stand hands_up hands_up one_leg --small-gaits --seed 1 --frames 5000
+python scripts/make_vlm_corpus.py --domains cheetah --poses rear rear stand --seed 1 --frames 3000
+python scripts/make_vlm_corpus.py --domains stickman --poses stand hands_up hands_up one_leg --small-gaits --seed 1 --frames 2000 --heldout
+python scripts/make_vlm_corpus.py --domains walker --poses stand stand one_leg crouch --small-gaits --seed 1 --frames 1500 --heldout"""
+"""The corpus commands (captions are made at pretraining time from the stored concepts, so a
+change of phrasings in ``captions.py`` needs no re-rendering)."""
+
+
 def write_readme(out: Path, metrics: dict) -> None:
     text = f"""# The embedded video-language model (genrl-lite-minilm)
 
@@ -175,10 +188,9 @@ and aligner never see a caption.
 ## Reproduce
 
 ```
-python scripts/make_vlm_corpus.py --frames 15000 --seed 0        # per domain; ~1.5 min each
-python scripts/make_vlm_corpus.py --frames 2500 --heldout        # held-out clips (seeds 1000+)
+{REPRODUCE_CORPUS}
 {metrics['command']}
-python scripts/bench_vlm.py                                       # quality, modality gap, speed
+python scripts/bench_vlm.py --threads 1                           # quality, modality gap, speed
 ```
 
 ## Measured (this file's weights)

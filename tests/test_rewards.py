@@ -357,3 +357,128 @@ def test_alignment_and_reward_plots_draw():
                                      standardize=True)
     assert len(fig.axes[0].lines) == 3          # two series and the offset marker
     plotting.close(fig)
+
+
+# --- rewards along recorded episodes (reward vs true reward) -----------------------------------
+
+
+def _tiny_bundle(embed_dim=3):
+    from genrl_lite.training import _build
+    from genrl_lite.world_model import WorldModelConfig
+
+    bundle = _build(WorldModelConfig.preset("tiny"), action_dim=2, embed_dim=embed_dim, device="cpu")
+    for m in (bundle.world_model, bundle.connector, bundle.aligner):
+        m.eval()
+    return bundle
+
+
+def _episode(steps=23, seed=0):
+    rng = np.random.default_rng(seed)
+    action = rng.uniform(-1, 1, (steps, 2)).astype(np.float32)
+    action[0] = 0
+    return {"obs": rng.integers(0, 256, (steps, 64, 64, 3), dtype=np.uint8), "action": action,
+            "is_first": np.arange(steps) == 0}
+
+
+def test_episode_rewards_genrl_is_the_reward_of_consecutive_imagination_sized_pieces():
+    bundle = _tiny_bundle()
+    wm, ep, prompt = bundle.world_model, _episode(23), torch.tensor([0.3, -1.0, 0.5])
+    cache = {}
+    r = rewards.episode_rewards(bundle, ep, prompt, "genrl", horizon=4, window=3, cache=cache)
+    assert r.shape == (23,) and r.dtype == np.float32 and np.isfinite(r).all()
+    posts = cache["posts"]
+    assert posts["stoch"].shape[:2] == (23, 1)
+    with torch.no_grad():
+        obs = torch.as_tensor(ep["obs"])[None]
+        direct, _ = wm.rssm.observe(wm.encode(wm.preprocess(obs)), torch.as_tensor(ep["action"])[None],
+                                    torch.as_tensor(ep["is_first"])[None], sample=False)
+    torch.testing.assert_close(posts["stoch"][:, 0], direct["stoch"][0])
+    reward = rewards.GenRLReward(wm, bundle.connector, bundle.aligner, prompt, window=3)
+    with torch.no_grad():
+        # pieces of H = 5 states at 0, 5, 10, 15, then one ending at T = 23 for the 3 steps left
+        for start in (0, 5, 10, 15):
+            piece = {k: v[start:start + 5] for k, v in posts.items()}
+            np.testing.assert_allclose(r[start:start + 5], reward(piece)[:, 0, 0].numpy(), rtol=1e-5, atol=1e-6)
+        last = reward({k: v[18:23] for k, v in posts.items()})[:, 0, 0].numpy()
+    np.testing.assert_allclose(r[20:], last[2:], rtol=1e-5, atol=1e-6)
+    # the posteriors were cached: a second prompt reuses them
+    cache["posts"] = {k: v.clone() for k, v in posts.items()}
+    cache["posts"]["stoch"] = cache["posts"]["stoch"][:, :, torch.randperm(posts["stoch"].shape[2])]
+    other = rewards.episode_rewards(bundle, ep, prompt, "genrl", horizon=4, window=3, cache=cache)
+    assert not np.allclose(other, r)
+
+
+def test_episode_rewards_wmclip_and_vlmrm_match_their_reward_classes():
+    bundle = _tiny_bundle()
+    ep, prompt = _episode(12, seed=1), torch.tensor([1.0, 0.0, 0.0])
+    head = rewards.WMCLIPHead(bundle.cfg.feat_dim, 3, units=8, layers=1)
+    r = rewards.episode_rewards(bundle, ep, prompt, "wmclip", head=head)
+    posts = rewards.episode_posteriors(bundle.world_model, ep)
+    with torch.no_grad():
+        np.testing.assert_allclose(r, rewards.WMCLIPReward(head, bundle.world_model.rssm, prompt)(posts)[:, 0, 0],
+                                   rtol=1e-5, atol=1e-6)
+    frames = {"obs": _frames_turning_red(steps=12, red_from=4)}
+    image = rewards.episode_rewards(None, frames, "red", "vlmrm_image", vlm=FakeVLM())
+    np.testing.assert_allclose(image, [0.0] * 4 + [1.0] * 8, atol=1e-6)
+    video = rewards.episode_rewards(None, frames, "red", "vlmrm_video", vlm=FakeVLM())
+    expected = rewards.VLMRMReward(FakeVLM(), "red", mode="video").frames_reward(frames["obs"])[:, 0, 0]
+    np.testing.assert_allclose(video, expected.numpy(), atol=1e-6)
+
+
+def test_episode_rewards_bad_input():
+    bundle, ep = _tiny_bundle(), _episode(10)
+    with pytest.raises(UnknownNameError, match="genrl, vlmrm_image, vlmrm_video, wmclip"):
+        rewards.episode_rewards(bundle, ep, torch.ones(3), "clip")
+    with pytest.raises(ValueError, match="needs a trained WMCLIPHead"):
+        rewards.episode_rewards(bundle, ep, torch.ones(3), "wmclip")
+    with pytest.raises(ValueError, match="needs the VLM"):
+        rewards.episode_rewards(bundle, ep, torch.ones(3), "vlmrm_video")
+    with pytest.raises(ValueError, match="empty prompt"):
+        rewards.episode_rewards(bundle, ep, "  ", "genrl", vlm=FakeVLM())
+    with pytest.raises(ValueError, match=r"wrong prompt embedding shape \(4,\)"):
+        rewards.episode_rewards(bundle, ep, torch.ones(4), "genrl")
+
+
+def test_reward_correlation_pools_window_means_over_episodes():
+    rng = np.random.default_rng(0)
+    true = rng.random(40)
+    assert rewards.reward_correlation(2 * true + 1, true) == pytest.approx(1.0)
+    assert rewards.reward_correlation(-true, true) == pytest.approx(-1.0)
+    noisy = true + rng.normal(0, 0.5, 40)
+    assert rewards.reward_correlation(noisy, true) == pytest.approx(np.corrcoef(noisy, true)[0, 1])
+    np.testing.assert_allclose(rewards.window_means(np.arange(10), 4), [1.5, 5.5])   # remainder dropped
+    # windows of 4, pooled over two episodes of different lengths; no window crosses episodes
+    eps_true, eps_pred = [true[:22], true[22:]], [noisy[:22], noisy[22:]]
+    p = np.concatenate([rewards.window_means(x, 4) for x in eps_pred])
+    t = np.concatenate([rewards.window_means(x, 4) for x in eps_true])
+    assert len(p) == 5 + 4
+    assert rewards.reward_correlation(eps_pred, eps_true, window=4) == pytest.approx(np.corrcoef(p, t)[0, 1])
+    assert np.isnan(rewards.reward_correlation(np.ones(8), true[:8]))
+    with pytest.raises(AssertionError, match="same episodes and lengths"):
+        rewards.reward_correlation([true[:5]], [true[:6]])
+
+
+def test_reward_scatter_draws_one_panel_per_reward_with_its_correlation():
+    rng = np.random.default_rng(0)
+    true = rng.random(30)
+    fig = plotting.reward_scatter({"good": 2 * true, "anti": -true, "flat": np.ones(30)}, true,
+                                  groups=["a"] * 10 + ["b"] * 20)
+    assert len(fig.axes) == 3
+    assert "r = +1.00" in fig.axes[0].get_title() and "r = -1.00" in fig.axes[1].get_title()
+    assert "nan" in fig.axes[2].get_title()
+    assert len(fig.axes[0].collections) == 2         # one point cloud per group
+    plotting.close(fig)
+    with pytest.raises(AssertionError, match="values for"):
+        plotting.reward_scatter({"short": true[:5]}, true)
+
+
+def test_prompt_preference_double_centres_the_matrix():
+    values = np.array([[1.0, 0.2], [0.5, 0.9]]) + np.array([[0.0, 3.0]])   # prompt 2 pays 3 more everywhere
+    fig = plotting.prompt_preference(values, ["stand eps", "walk eps"], ["stand", "walk"])
+    shown = fig.axes[0].images[0].get_array()
+    np.testing.assert_allclose(shown.sum(0), 0, atol=1e-12)
+    np.testing.assert_allclose(shown.sum(1), 0, atol=1e-12)
+    assert shown[0, 0] > 0 and shown[1, 1] > 0          # the diagonal survives the prompt's offset
+    plotting.close(fig)
+    with pytest.raises(AssertionError, match="for 3 rows"):
+        plotting.prompt_preference(values, ["a", "b", "c"], ["x", "y"])

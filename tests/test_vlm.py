@@ -241,7 +241,8 @@ def test_captions_compose_and_paraphrases_are_held_out():
     with pytest.raises(ValueError, match="captioned domains"):
         captions.postures("humanoid")
     templates = [p for table in captions.POSTURE_PHRASES.values() for ps in table.values() for p in ps]
-    templates += [p for ps in captions.MOTION_PHRASES.values() for p in ps]
+    templates += [p for table in (captions.MOTION_PHRASES, captions.GAIT_PHRASES, captions.SLIDE_PHRASES)
+                  for ps in table.values() for p in ps]
     for factor, table in captions.PARAPHRASES.items():
         for concept, phrases in table.items():
             for phrase in phrases:
@@ -250,6 +251,25 @@ def test_captions_compose_and_paraphrases_are_held_out():
     for d in captions.POSTURE_PHRASES:
         assert set(captions.postures(d)) <= set(captions.PARAPHRASES["posture"])
     assert set(captions.MOTIONS) == set(captions.PARAPHRASES["motion"])
+
+
+def test_gait_words_only_for_upright_postures():
+    """'walking'/'running' must mean 'on its feet': a body sliding on its back is only 'moving fast',
+    and a caption without a posture (a positive for clips of every posture) never says 'running'."""
+    rng = np.random.default_rng(0)
+    gait = ("walk", "run", "sprint", "stroll", "step", "march")
+    for motion in ("forward_slow", "forward_fast", "backward", "in_place", "still"):
+        for posture in (None, "lying_back", "lying_front", "upside_down", "splits", "kneeling"):
+            for _ in range(40):
+                cap = captions.make_caption("walker", posture, motion, rng)
+                name = max((n for n in captions.BODY_NAMES["walker"] if cap.startswith(n)), key=len)
+                words = cap[len(name):].replace(",", " ").split()  # "a walker" is a name, not a gait
+                assert not any(w.startswith(gait) for w in words), (posture, motion, cap)
+        assert not any(p.split()[0].startswith(gait) for p in captions.motion_phrases("upside_down", motion))
+    ups = {captions.make_caption("walker", "standing", "forward_fast", rng) for _ in range(200)}
+    assert any("running" in c for c in ups) and any("moving forward fast" in c for c in ups)
+    slides = {captions.make_caption("walker", "lying_back", "forward_fast", rng) for _ in range(200)}
+    assert any("sliding" in c for c in slides)
 
 
 def test_task_prompts_are_covered():
@@ -261,8 +281,8 @@ def test_task_prompts_are_covered():
             continue
         domain = tasks.get_task(key).domain
         assert posture is not None or motion is not None
-        assert posture is None or posture in captions.postures(domain), (key, posture)
-        assert motion is None or motion in captions.MOTIONS, (key, motion)
+        assert set(captions.concept_set(posture) or ()) <= set(captions.postures(domain)), (key, posture)
+        assert set(captions.concept_set(motion) or ()) <= set(captions.MOTIONS), (key, motion)
     for key in ("walker_stand", "walker_walk", "walker_run", "cheetah_run", "quadruped_stand",
                 "quadruped_walk", "quadruped_run"):
         assert key in captions.task_concepts(), f"standard task {key} must be covered by a concept"

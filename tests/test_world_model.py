@@ -330,3 +330,106 @@ def test_world_model_plots(tmp_path):
                 plotting.reconstruction_grid(out["truth"][0], out["pred"][0], n=4)):
         assert fig.axes
         plotting.close(fig)
+
+
+# --- notebook 02 / figures / quality benchmark helpers ---------------------------------------------
+
+def _load_script(name):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def tiny_walker(tmp_path_factory):
+    """A tiny world model trained 3 steps on the committed walker sample (its checkpoint dir)."""
+    from genrl_lite.data import EpisodeDataset
+    from genrl_lite.runtime import data_dir
+
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("tiny_walker")
+    train_world_model(tiny(log_every=1), EpisodeDataset(data_dir() / "sample", "walker", verbose=False), 3, out,
+                      device="cpu", show_progress=False)
+    return out
+
+
+def test_every_class_decodes_and_latent_plots(tiny_walker):
+    from genrl_lite import plotting
+    from genrl_lite.data import EpisodeDataset
+    from genrl_lite.runtime import data_dir
+
+    figs = _load_script("figures_world_model")
+    wm = load_checkpoint(tiny_walker, device="cpu").world_model
+    frame = EpisodeDataset(data_dir() / "sample", "walker", verbose=False)[0]["obs"][10]
+    recon, decoded, current = figs.decode_every_class(wm, frame)
+    G, C = wm.cfg.stoch_groups, wm.cfg.stoch_classes
+    assert recon.shape == (64, 64, 3) and decoded.shape == (G, C, 64, 64, 3) and current.shape == (G,)
+    for g in range(G):   # setting a group to the class it already has changes nothing; another class does
+        assert np.allclose(decoded[g, current[g]], recon, atol=1e-6)
+    other = (current + 1) % C
+    assert max(np.abs(decoded[g, other[g]] - recon).max() for g in range(G)) > 1e-4
+
+    fig = plotting.latent_swap(recon, decoded[0, other[0]], 0, int(other[0]), int(current[0]))
+    assert len(fig.axes) == 4 and "group 0 -> class" in fig.axes[1].get_title()   # 3 panels + colour bar
+    plotting.close(fig)
+    fig = plotting.latent_classes(decoded[:2], [0, 1], current[:2], gap=2)
+    mosaic = np.asarray(fig.axes[0].images[0].get_array())
+    assert mosaic.shape == (2 * 66 - 2, C * 66 - 2, 3)
+    orange = [(k, c) for k in range(2) for c in range(C) if tuple(mosaic[k * 66, c * 66]) == (213, 94, 0)]
+    assert orange == [(0, int(current[0])), (1, int(current[1]))]   # exactly the posterior's class per row
+    plotting.close(fig)
+    with pytest.raises(AssertionError, match=r"\(K, C, S, S, 3\)"):
+        plotting.latent_classes(decoded[:2], [0, 1, 2])
+    maps = np.abs(decoded - recon).mean((1, -1))                      # (G, S, S)
+    fig = plotting.latent_effect_maps(maps, ncols=3, gap=3)
+    image = np.asarray(fig.axes[0].images[0].get_array())
+    assert image.shape == (2 * (64 + 16), 3 * 67 - 3)                  # 2 rows (label strip + map), 3 columns
+    assert np.allclose(image[16:80, :64], maps[0]) and np.allclose(image[96:160, :64], maps[3])   # tiny: G = 4
+    assert [t.get_text() for t in fig.axes[0].texts][0] == f"g0: {maps[0].mean():.4f}"
+    plotting.close(fig)
+    with pytest.raises(AssertionError, match=r"\(K, S, S\)"):
+        plotting.latent_effect_maps(decoded)
+
+
+def test_figures_script_writes_or_skips(tiny_walker, tmp_path, capsys):
+    figs = _load_script("figures_world_model")
+    figs.figures_dir = lambda: tmp_path
+    figs.main(["--model", str(tmp_path / "no_such_model"), "--domain", "walker"])
+    assert "skipping world-model figures" in capsys.readouterr().out and not list(tmp_path.iterdir())
+    figs.main(["--model", str(tiny_walker), "--domain", "walker", "--windows", "4"])
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["wm_latent_groups.png", "wm_latent_maps.png", "wm_loss_curves.png", "wm_open_loop.gif",
+                     "wm_open_loop.png", "wm_open_loop_error.png", "wm_reconstructions.png"]
+
+
+def test_quality_benchmark_on_a_tiny_model(tiny_walker, tmp_path):
+    import json
+
+    from genrl_lite.runtime import data_dir
+
+    bench = _load_script("bench_world_model")
+    bundle = load_checkpoint(tiny_walker, device="cpu")
+    with pytest.warns(RuntimeWarning, match="committed sample"):
+        q = bench.measure_quality(bundle, domain="walker", root=tmp_path / "no_data", windows=4)
+    assert "fallback" in q["data"] and q["preset"] == "tiny" and q["step"] == 3
+    assert len(q["open_loop_mse_per_step"]) == len(q["baseline_mse_per_step"]) == 16
+    assert q["open_loop_mse"] == pytest.approx(np.mean(q["open_loop_mse_per_step"]), rel=1e-4)
+    assert q["open_loop_vs_baseline"] == pytest.approx(q["open_loop_mse"] / q["baseline_mse"], rel=1e-3)
+    assert 0 < q["recon_mse"] < 1 and 0 < q["baseline_mse"] < 1
+    with pytest.raises(ValueError, match="which domain"):
+        bench.measure_quality(bundle, windows=4)
+    with pytest.raises(ValueError, match="12-d actions"):
+        bench.measure_quality(bundle, domain="quadruped", root=data_dir() / "sample", split="all", windows=4)
+
+    out = tmp_path / "quality.json"
+    bench.main(["--threads", "1", "--quality", str(tiny_walker), "--domain", "walker", "--data",
+                str(data_dir() / "sample"), "--split", "all", "--windows", "4", "--json", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved["domain"] == "walker" and saved["windows"] == 4 and "all split" in saved["data"]
+    with pytest.raises(SystemExit, match="cannot measure quality"):
+        bench.main(["--quality", str(tmp_path / "missing.pt"), "--domain", "walker"])
