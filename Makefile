@@ -68,7 +68,7 @@ bench: $(STAMP)
 	$(PY) scripts/bench_world_model.py
 	$(PY) scripts/bench_world_model.py --quality walker
 	$(PY) scripts/bench_prompts.py
-	$(PY) scripts/bench_behaviour.py --aggregate-only --tasks walker_stand walker_walk walker_run --modes data datafree --seeds 0
+	$(PY) scripts/bench_behaviour.py --aggregate-only --tasks walker_stand walker_walk walker_run --modes data datafree --seeds 0 1
 
 clean-venv:
 	rm -rf $(VENV)
