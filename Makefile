@@ -17,7 +17,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 export MUJOCO_GL ?= egl
 export PYTHONHASHSEED ?= 0
 
-.PHONY: venv demo test unit notebooks lab figures data models bench clean-venv
+.PHONY: venv demo test unit notebooks lab figures data models bench benchmark clean-venv
 
 venv: $(STAMP)
 
@@ -58,17 +58,28 @@ figures: $(STAMP)
 data: $(STAMP)
 	$(PY) scripts/collect_data.py --all
 
-# The shipped world model + connector + aligner (needs `make data` first; ~80 min per domain on 2 cores).
-models: $(STAMP)
-	$(PY) scripts/train_models.py --domain walker --wm-minutes 60 --conn-minutes 20
+# The shipped world models + connectors + aligners (needs `make data` first; ~70-80 min per domain
+# on one core: run domains side by side on a 2-core machine with `make -j2 models`).
+MODEL_DOMAINS := walker cheetah quadruped
+models: $(addprefix model-,$(MODEL_DOMAINS))
+model-%: $(STAMP)
+	$(PY) scripts/train_models.py --domain $* --wm-minutes 60 --conn-minutes 20 --threads 1
+	$(PY) scripts/bench_world_model.py --quality $* --json data/models/$*/quality.json
+	$(PY) scripts/bench_prompts.py --domain $*
 
 bench: $(STAMP)
 	$(PY) scripts/bench_collection.py
 	$(PY) scripts/bench_vlm.py
 	$(PY) scripts/bench_world_model.py
-	$(PY) scripts/bench_world_model.py --quality walker
-	$(PY) scripts/bench_prompts.py
-	$(PY) scripts/bench_behaviour.py --aggregate-only --tasks walker_stand walker_walk walker_run --modes data datafree --seeds 0 1
+	for d in $(MODEL_DOMAINS); do $(PY) scripts/bench_world_model.py --quality $$d || exit 1; done
+	for d in $(MODEL_DOMAINS); do mkdir -p build/bench; $(PY) scripts/bench_prompts.py --domain $$d --json build/bench/prompts_$$d.json || exit 1; done
+	$(PY) scripts/bench_behaviour.py --aggregate-only --tasks walker_stand walker_walk walker_run cheetah_run quadruped_stand --modes data datafree --seeds 0 1 2
+
+# The benchmark (issue 7): methods x tasks x 3 seeds at the laptop preset, one core per policy,
+# resumable (tens of CPU-hours; `python scripts/benchmark.py --dry-run` lists what is left), then its figures.
+benchmark: $(STAMP)
+	$(PY) scripts/benchmark.py --preset laptop --seeds 0 1 2
+	$(PY) scripts/figures_benchmark.py
 
 clean-venv:
 	rm -rf $(VENV)

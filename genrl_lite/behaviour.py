@@ -49,7 +49,7 @@ import torch
 from genrl_lite.actor_critic import Actor, ActorCritic, ActorCriticConfig
 from genrl_lite.data_free import DataFreeConfig, data_free_starts
 from genrl_lite.rewards import GenRLReward
-from genrl_lite.runtime import atomic_path, progress
+from genrl_lite.runtime import atomic_path, progress, repo_relative
 from genrl_lite.training import CheckpointError, ModelBundle, read_metrics
 from genrl_lite.world_model import batch_to_torch
 
@@ -262,7 +262,8 @@ def _truncate_metrics(path: Path, step: int) -> list[dict]:
 
 
 def train_behaviour(bundle, prompt, cfg: BehaviourConfig | None = None, data=None, out_dir=None, vlm=None, *,
-                    task: str | None = None, resume: bool = True, show_progress: bool = True) -> BehaviourResult:
+                    task: str | None = None, resume: bool = True, show_progress: bool = True,
+                    reward_fn=None) -> BehaviourResult:
     """Learn a behaviour for ``prompt`` in the imagination of a frozen world model.
 
     Args:
@@ -278,6 +279,9 @@ def train_behaviour(bundle, prompt, cfg: BehaviourConfig | None = None, data=Non
         vlm: the VLM for a text prompt (checked against the model's with ``pretrained.check_vlm``).
         task: optional task key; checks that the model's action size fits the task's domain.
         resume: continue from ``out_dir/policy.pt`` if present (else start over there).
+        reward_fn: a reward to learn from instead of GenRL's (the benchmark's baselines and
+            ablations: WM-CLIP, GenRL without aligner, ...): ``states (H, B, ...) -> (H, B, 1)``
+            with an ``embedding`` (E,) attribute (recorded as the prompt hash); None: GenRLReward.
 
     Returns a :class:`BehaviourResult`. Raises ``ValueError`` for an empty prompt, missing data or
     a wrong action size, ``CheckpointError`` for a model without connector or a mismatched out_dir.
@@ -315,14 +319,15 @@ def train_behaviour(bundle, prompt, cfg: BehaviourConfig | None = None, data=Non
 
     wm, rssm = bundle.world_model, bundle.world_model.rssm
     device = wm.device
-    reward = GenRLReward(wm, bundle.connector, bundle.aligner, prompt, vlm=vlm, window=cfg.window,
-                         sim=cfg.similarity, embed_dim=bundle.embed_dim)
+    reward = reward_fn if reward_fn is not None else GenRLReward(
+        wm, bundle.connector, bundle.aligner, prompt, vlm=vlm, window=cfg.window, sim=cfg.similarity,
+        embed_dim=bundle.embed_dim)
     feat_dim = bundle.cfg.feat_dim
     info = {"format": FORMAT, "config": dataclasses.asdict(cfg), "task": task,
             "prompt": prompt if isinstance(prompt, str) else None, "prompt_hash": _embedding_hash(reward.embedding),
-            "model": str(bundle.path) if bundle.path else None, "model_step": bundle.step,
+            "model": repo_relative(bundle.path) if bundle.path else None, "model_step": bundle.step,
             "model_preset": bundle.preset, "vlm_tag": bundle.vlm_tag, "action_dim": bundle.action_dim,
-            "feat_dim": feat_dim}
+            "feat_dim": feat_dim, "reward": type(reward).__name__}
 
     out = Path(out_dir) if out_dir is not None else None
     rows: list[dict] = []

@@ -539,6 +539,8 @@ def video_strips(rows: Mapping[str, np.ndarray], every: int = 1, max_frames: int
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout(pad=0.2, h_pad=1.0)
+    if title:   # leave room for the title above the first row's label
+        fig.subplots_adjust(top=1 - 0.4 / fig.get_figheight())
     return fig
 
 
@@ -746,3 +748,59 @@ def dream_vs_target(dream, target, rewards, step: int, offset: int = 0, title: s
 
 
 # --- benchmark (issue 7) ----------------------------------------------------------------------
+
+def benchmark_bars(groups: Sequence[str], series: Mapping[str, tuple], paper: Mapping[str, Sequence] | None = None,
+                   ylabel: str = "normalized score", title: str = "", ax=None):
+    """Grouped bars: one group per task/domain, one bar per method, standard errors as error bars.
+
+    ``series[label] = (means (G,), stderrs (G,))`` with NaN for a cell not run (drawn as the text
+    "not run", never as a bar) and NaN stderr for a single seed; ``paper[label]`` (G,) the paper's
+    numbers (NaN where it has none), drawn as black ticks on the matching bars.
+    """
+    if ax is None:
+        fig, axes = new_figure(width=min(14.0, max(5.0, 0.3 * len(groups) * max(1, len(series)))), height=3.2)
+        ax = axes[0, 0]
+    else:
+        fig = ax.figure
+    xs, n = np.arange(len(groups)), max(1, len(series))
+    width, paper_drawn = 0.8 / n, False
+    for k, (label, (means, errs)) in enumerate(series.items()):
+        means, errs = np.asarray(means, dtype=float), np.asarray(errs, dtype=float)
+        pos = xs - 0.4 + width * (k + 0.5)
+        ax.bar(pos, np.nan_to_num(means), width, color=PALETTE[k % len(PALETTE)], label=label)
+        ok = np.isfinite(means) & np.isfinite(errs)                    # one seed: no error bar at all
+        if ok.any():
+            ax.errorbar(pos[ok], means[ok], errs[ok], fmt="none", capsize=2, color="black", linewidth=1)
+        for x, m in zip(pos, means):
+            if np.isnan(m):
+                ax.text(x, 0.02, "not run", rotation=90, ha="center", va="bottom", fontsize=6, color="0.4")
+        ref = np.asarray((paper or {}).get(label, [np.nan] * len(groups)), dtype=float)
+        if np.isfinite(ref).any():
+            ax.scatter(pos, ref, marker="_", s=120, color="black", zorder=3,
+                       label=None if paper_drawn else "paper")
+            paper_drawn = True
+    ax.axhline(0, color="0.5", linewidth=0.8)
+    ax.set_xticks(xs, list(groups), rotation=30, ha="right")
+    ax.set(ylabel=ylabel, title=title)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def amortization_curve(n, genrl_seconds, model_free_seconds, break_even: int | None = None,
+                       title: str = "", unit: str = "hours"):
+    """Total wall time against the number of policies: GenRL (world model once + each policy) vs
+    model-free (every policy from scratch). ``n``, ``genrl_seconds``, ``model_free_seconds`` are (N,)."""
+    scale = {"hours": 3600.0, "minutes": 60.0, "seconds": 1.0}[unit]
+    fig, axes = new_figure(width=4.5, height=3.0)
+    ax = axes[0, 0]
+    ax.plot(n, np.asarray(genrl_seconds) / scale, color=PALETTE[0], label="GenRL (world model + policies)")
+    ax.plot(n, np.asarray(model_free_seconds) / scale, color=PALETTE[1], label="model-free (per policy)")
+    if break_even is not None:
+        ax.axvline(break_even, color="0.4", linestyle="--", linewidth=1)
+        ax.text(break_even, ax.get_ylim()[1] * 0.95, f" break-even: {break_even}", va="top", fontsize=8)
+    ax.set(xlabel="number of policies (prompts)", ylabel=f"total wall time ({unit})", title=title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
 import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator, TypeVar
@@ -38,6 +39,25 @@ def fast_mode() -> bool:
 def pick(full: T, fast: T) -> T:
     """Return ``fast`` in fast mode and ``full`` otherwise: ``steps = pick(2000, 20)``."""
     return fast if fast_mode() else full
+
+
+def repo_relative(path) -> str:
+    """``path`` as a string relative to the checkout when it lies inside it, else absolute; recorded
+    paths (results, model info) then read the same on every clone."""
+    path = Path(path).resolve()
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+
+
+def git_commit() -> str:
+    """The checkout's HEAD hash (recorded in every result file), with ``-dirty`` when tracked files have uncommitted changes ("unknown" outside git)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+        return head + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
 def data_dir() -> Path:

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import genrl_lite  # noqa: F401
-from genrl_lite.runtime import REPO_ROOT, atomic_path, data_dir, fast_mode
+from genrl_lite.runtime import REPO_ROOT, atomic_path, data_dir, fast_mode, git_commit, repo_relative
 
 TARGETS = {"walker_stand": 0.8, "walker_walk": 0.5, "walker_run": 0.3, "cheetah_run": 0.4, "quadruped_stand": 0.6}
 """Issue 5's bar: normalized score with data, laptop preset, <= 15 min per policy on 2 cores."""
@@ -59,10 +59,10 @@ def model_for(domain: str, overrides: dict) -> str | None:
 
 
 def run_policy(task: str, mode: str, seed: int, model: str, out: Path, args) -> int:
-    cmd = [sys.executable, str(REPO_ROOT / "scripts" / "train_behaviour.py"), "--task", task, "--model", model,
-           "--preset", args.preset, "--seed", str(seed), "--out", str(out), "--threads", str(args.threads),
+    cmd = [sys.executable, "scripts/train_behaviour.py", "--task", task, "--model", model,
+           "--preset", args.preset, "--seed", str(seed), "--out", repo_relative(out), "--threads", str(args.threads),
            "--episodes", str(args.episodes)]
-    cmd += ["--data-free"] if mode == "datafree" else ["--data", args.data]
+    cmd += ["--data-free"] if mode == "datafree" else ["--data", repo_relative(args.data)]
     if args.minutes is not None:
         cmd += ["--minutes", str(args.minutes)]
     if args.steps is not None:
@@ -71,9 +71,11 @@ def run_policy(task: str, mode: str, seed: int, model: str, out: Path, args) -> 
         cmd += ["--ac", *args.ac]
     if args.set:
         cmd += ["--set", *args.set]
+    if seed == min(args.seeds):   # one video of the behaviour per task and mode is enough to see it
+        cmd += ["--gif"]
     print(">>>", " ".join(shlex.quote(c) for c in cmd), flush=True)
     env = dict(os.environ, GENRL_LITE_NO_PROGRESS="1", OMP_NUM_THREADS=str(args.threads))
-    return subprocess.run(cmd, env=env).returncode
+    return subprocess.run(cmd, env=env, cwd=REPO_ROOT).returncode
 
 
 def aggregate(grid, policies: Path) -> list[dict]:
@@ -94,7 +96,7 @@ def aggregate(grid, policies: Path) -> list[dict]:
                      "train_minutes_max": max((r["train_seconds"] / 60 for r in results), default=None),
                      "updates_mean": mean_stderr([r["train_updates"] for r in results])[0],
                      "target": TARGETS.get(task) if mode == "data" else None, "paper": PAPER.get(task),
-                     "policies": [str(policies / f"{task}-{mode}-s{r['seed']}") for r in results]})
+                     "policies": [repo_relative(policies / f"{task}-{mode}-s{r['seed']}") for r in results]})
     by_task = {(r["task"], r["mode"]): r for r in rows}
     for r in rows:
         if r["mode"] == "datafree" and (r["task"], "data") in by_task:
@@ -210,7 +212,6 @@ def main(argv=None) -> None:
         return speed(args)
 
     from genrl_lite.tasks import get_task
-    from train_behaviour import git_commit  # scripts/ is on sys.path when run as a script
 
     overrides = dict(item.split("=", 1) for item in args.model)
     policies = Path(args.policies)

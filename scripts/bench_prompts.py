@@ -39,7 +39,7 @@ import torch.nn.functional as F
 
 import genrl_lite  # noqa: F401  (before dm_control: MUJOCO_GL and the triton guard)
 from genrl_lite.connector import imagine_prompt
-from genrl_lite.runtime import atomic_path, fast_mode
+from genrl_lite.runtime import atomic_path, fast_mode, repo_relative
 from genrl_lite.tasks import get_task, list_tasks
 
 PARAPHRASES: dict[str, list[str]] = {
@@ -293,7 +293,7 @@ def main(argv=None) -> dict:
     length = args.length or (16 if fast_mode() else 32)
     result = run_benchmark(bundle, vlm, args.domain, length, not args.no_paraphrases, args.tasks, args.embed)
     result["seconds"] = round(time.time() - t0, 1)
-    result["model"] = {"path": str(bundle.path), "preset": bundle.preset, "step": bundle.step,
+    result["model"] = {"path": repo_relative(bundle.path), "preset": bundle.preset, "step": bundle.step,
                        "vlm_tag": bundle.vlm_tag}
     result["vlm"] = vlm.name
     result["command"] = "python scripts/bench_prompts.py " + " ".join(argv if argv is not None else sys.argv[1:])

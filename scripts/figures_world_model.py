@@ -11,6 +11,9 @@ actions, against the ground truth), ``wm_open_loop_error.png`` (error per imagin
 "repeat the last frame" baseline), ``wm_latent_maps.png`` (where swapping each latent group changes a
 frame) and ``wm_latent_groups.png`` (every class of the groups that change it most). Frames come from the held-out split of ``data/<domain>`` when the
 full dataset exists, else from the committed sample (the printed note says which).
+Also ``prompts_<domain>.png`` for every shipped domain: each task prompt decoded into an imagined video
+with and without the aligner, from the frames ``scripts/bench_prompts.py`` stored next to the model
+(``prompts_frames.npz``).
 """
 from __future__ import annotations
 
@@ -61,6 +64,25 @@ def _side_by_side(truth: np.ndarray, pred: np.ndarray, context: int) -> np.ndarr
     return np.concatenate([t, gap, p], 2)
 
 
+def prompt_figures(out) -> None:
+    """``prompts_<domain>.png``: each shipped domain's task prompts as imagined videos, aligner vs none."""
+    from genrl_lite.pretrained import SHIPPED_DOMAINS
+
+    for domain in SHIPPED_DOMAINS:
+        path = models_dir() / domain / "prompts_frames.npz"
+        if not path.exists():
+            print(f"no {path}: run python scripts/bench_prompts.py --domain {domain}; prompts_{domain}.png not written")
+            continue
+        z = np.load(path)
+        rows = {}
+        for prompt, with_aligner, without in zip(z["prompts"], z["aligner"], z["no_aligner"]):
+            rows[f"\"{prompt}\""], rows[f"\"{prompt}\" without the aligner"] = with_aligner, without
+        fig = plotting.video_strips(rows, title=f"{domain}: prompt -> aligner -> connector -> decoder "
+                                                "(every 4th imagined frame)")
+        print("wrote", plotting.save(fig, out / f"prompts_{domain}.png"))
+        plotting.close(fig)
+
+
 def main(argv=()) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="walker", help="shipped domain name or checkpoint / out_dir")
@@ -68,6 +90,7 @@ def main(argv=()) -> None:
     parser.add_argument("--windows", type=int, default=128, help="windows for the error curve")
     args = parser.parse_args(list(argv))
     domain = args.domain or args.model
+    prompt_figures(figures_dir())
     try:
         bundle = load_model(args.model)
     except CheckpointError as err:

@@ -22,25 +22,12 @@ import json
 import os
 import platform
 import shlex
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import genrl_lite  # noqa: F401  (MUJOCO_GL and the import-order guard, before dm_control)
-from genrl_lite.runtime import REPO_ROOT, atomic_path, data_dir, fast_mode
-
-
-def git_commit() -> str:
-    """HEAD's hash, with ``-dirty`` when tracked files have uncommitted changes ("unknown" outside git)."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
-                              check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
-                               capture_output=True, text=True, check=True).stdout.strip()
-        return head + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+from genrl_lite.runtime import REPO_ROOT, atomic_path, data_dir, fast_mode, git_commit, repo_relative
 
 
 def default_out(task: str, data_free: bool, seed: int) -> Path:
@@ -123,7 +110,7 @@ def main(argv=None) -> dict:
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads {args.threads}",
         "fast_mode": fast_mode(), "task": task.key, "prompt": prompt, "mode": "data-free" if cfg.data_free else "data",
         "seed": cfg.seed, "preset": cfg.preset, "config": dataclasses.asdict(result.config),
-        "model": str(bundle.path), "model_step": bundle.step, "model_preset": bundle.preset,
+        "model": repo_relative(bundle.path), "model_step": bundle.step, "model_preset": bundle.preset,
         "data": None if cfg.data_free else {"root": args.data, "subsets": args.subsets, "split": args.split},
         "train_updates": result.steps, "train_seconds": round(train_s, 1),
         "stopped_by": "steps" if result.steps >= cfg.steps else "minutes",

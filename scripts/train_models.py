@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 import time
 import warnings
@@ -31,18 +30,10 @@ import torch
 
 from genrl_lite.data import EmptyDatasetError, EpisodeDataset, vlm_tag
 from genrl_lite.pretrained import export_model, models_dir
-from genrl_lite.runtime import REPO_ROOT, atomic_path, data_dir
+from genrl_lite.runtime import atomic_path, data_dir, git_commit, repo_relative
 from genrl_lite.training import METRICS_NAME, evaluate_world_model, load_checkpoint, read_metrics, train_world_model
 from genrl_lite.vlm import load_vlm
 from genrl_lite.world_model import WorldModelConfig
-
-
-def commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True,
-                              text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def training_minutes(run_dir: Path) -> float:
@@ -95,13 +86,13 @@ def main(argv=None) -> dict:
     q = evaluate_world_model(bundle.world_model, held, windows=args.eval_windows)
     quality = {k: (v.astype(float).round(5).tolist() if hasattr(v, "tolist") else round(v, 5)) for k, v in q.items()}
     info = {
-        "domain": args.domain, "preset": args.preset, "commit": commit(),
+        "domain": args.domain, "preset": args.preset, "commit": git_commit(),
         "world_model_steps": wm.step, "connector_steps": full.step,
         "wall_seconds_this_call": {"world_model": round(t_wm), "connector_aligner": round(t_conn)},
         "training_minutes_total": {"world_model": round(training_minutes(runs / f"wm_{args.domain}"), 1),
                                    "connector_aligner": round(training_minutes(runs / f"conn_{args.domain}"), 1)},
         "threads": args.threads, "parameters": bundle.parameter_counts(), "vlm": vlm_tag(vlm),
-        "train_data": {"root": str(root), "episodes": train.num_episodes, "frames": train.num_frames,
+        "train_data": {"root": repo_relative(root), "episodes": train.num_episodes, "frames": train.num_frames,
                        "subsets": train.subsets},
         "heldout_data": {"split": held_name, "episodes": held.num_episodes, "frames": held.num_frames},
         "heldout_quality": quality,

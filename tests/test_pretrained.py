@@ -132,3 +132,29 @@ def test_load_model_names_and_missing_files(tmp_path, monkeypatch):
     (tmp_path / "x.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="corrupted"):
         pretrained.load_model(tmp_path / "x.pt")
+
+
+@pytest.mark.parametrize("domain", pretrained.SHIPPED_DOMAINS)
+def test_every_shipped_model_loads_fits_its_domain_and_beats_the_baseline(domain):
+    import json
+
+    from genrl_lite.behaviour import task_action_dim
+    from genrl_lite.tasks import list_tasks
+
+    folder = pretrained.models_dir() / domain
+    bundle = pretrained.load_model(domain)
+    assert bundle.connector is not None and bundle.aligner is not None
+    assert bundle.action_dim == task_action_dim(list_tasks(domain)[0])
+    # every domain's connector was trained on the same shipped VLM's embeddings
+    assert bundle.vlm_tag == pretrained.load_model("walker").vlm_tag
+    info = json.loads((folder / "info.json").read_text())
+    assert info["domain"] == domain and info["connector_steps"] == bundle.step
+    q = json.loads((folder / "quality.json").read_text())
+    assert q["domain"] == domain and q["open_loop_mse"] < q["baseline_mse"], q
+    # one posterior step and a decoded frame, with the shapes the notebooks expect
+    frame = torch.zeros(1, 1, 64, 64, 3, dtype=torch.uint8)
+    rssm = bundle.world_model.rssm
+    with torch.no_grad():
+        posts, _ = rssm.observe(bundle.world_model.encode(bundle.world_model.preprocess(frame)),
+                                torch.zeros(1, 1, bundle.action_dim), torch.ones(1, 1, dtype=torch.bool))
+        assert bundle.world_model.decode(rssm.stoch_flat(posts)).shape[-3:] == (64, 64, 3)

@@ -1,0 +1,748 @@
+"""The benchmark: GenRL against its baselines and ablations, on one table (issue 7).
+
+Read top to bottom, this module is the whole experimental design:
+
+1. **The paper's numbers** (:data:`PAPER`), each with its source, to print next to ours.
+2. **The methods** (:data:`METHODS`): GenRL and every variant the paper compares it with, each a
+   small declarative entry saying what it changes: fields of the :class:`BehaviourConfig`
+   (``window=1``), the reward (WM-CLIP, no aligner), the embedding the connector was trained on
+   (image instead of video), or the learner (model-free TD3+BC).
+3. **The other axes**: training data of the policy (:data:`DATA_ABLATION`, walker) and video
+   prompts (:data:`VIDEO_PROMPTS`, a clip instead of words, one from another body).
+4. **Cells**: one (method, task, seed) = one policy = one folder with a ``result.json``.
+   :func:`run_cell` trains and evaluates one; a cell whose ``result.json`` exists is done.
+5. **Aggregation** (:func:`aggregate`): mean ± standard error over seeds of each seed's mean
+   normalized score, wall time per policy, and the command / commit / preset of every cell; then
+   per domain (:func:`domain_rows`) and the cost of many policies (:func:`amortization`).
+
+``scripts/benchmark.py`` is the one command that runs it; ``notebooks/07_benchmark.ipynb`` reads
+its JSON. Shapes here are few: E is the VLM embedding size, T the steps of an episode.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from genrl_lite.runtime import REPO_ROOT, atomic_path, git_commit
+
+# --- 1. the paper's numbers ------------------------------------------------------------------------
+
+PAPER_SOURCES = {
+    "table1": "GenRL v1 Table 1 (behaviour extraction, normalized, 5 seeds); ../shared/GENRL_REFERENCE.md §10",
+    "review": "NeurIPS review discussion, aligner ablation on 35 tasks (2-3 seeds); GENRL_REFERENCE.md §14",
+    "compute": "GenRL v1 App. D and the review's amortization answer (V100 16GB); GENRL_REFERENCE.md §10, §14",
+}
+"""Where each block of :data:`PAPER` comes from."""
+
+_T1_COLUMNS = ("iql_image", "td3bc_image", "td3_image", "iql_video", "td3bc_video", "td3_video", "genrl")
+_T1 = {
+    "walker_stand": (.68, .97, .92, .72, .59, 1.0, 1.01), "walker_run": (.24, .27, .11, .26, .25, .35, .76),
+    "walker_walk": (.37, .25, .15, .43, .39, .86, .95), "cheetah_run": (.37, -.01, -.01, .15, -.01, .34, .74),
+    "quadruped_stand": (.32, .40, .62, .39, .41, .73, .98), "quadruped_run": (.30, .35, .25, .36, .35, .23, .61),
+    "quadruped_walk": (.16, .18, .37, .19, .16, .37, .73), "stickman_run": (.20, .25, .03, .24, .18, .21, .35),
+    "stickman_walk": (.43, .52, .18, .47, .45, .42, .78), "stickman_stand": (.52, .68, .56, .56, .47, .61, .49),
+}
+PAPER = {
+    "table1": {task: dict(zip(_T1_COLUMNS, row)) for task, row in _T1.items()},
+    "table1_overall": dict(zip(_T1_COLUMNS, (.30, .38, .28, .28, .23, .49, .73))),   # incl. 4 kitchen tasks
+    "review_by_domain": {   # all 35 tasks, per domain; "overall" over all of them
+        "genrl": {"quadruped": .90, "walker": .75, "stickman": .66, "cheetah": .93, "kitchen": .76, "overall": .76},
+        "genrl_no_aligner": {"quadruped": .17, "walker": .19, "stickman": .09, "cheetah": .32, "kitchen": .25,
+                             "overall": .17},
+        "wmclip_video": {"overall": .67}, "td3_video": {"overall": .40},
+    },
+    "compute_hours": {"world_model": 5 * 24, "genrl_policy": 5.0, "genrl_datafree_policy": 3.0,
+                      "model_free_policy": 7.0, "break_even_policies": 60, "break_even_datafree": 30},
+}
+"""The paper's normalized scores (0 random, 1 expert) and compute, keyed by our method names."""
+
+
+def paper_score(method: str, task: str) -> float | None:
+    """The paper's number for a method on a task (v1 Table 1), or None where the paper gives none
+    (e.g. ``genrl_datafree``: Fig. 4 is a bar chart; the custom tasks: Fig. 3 is a bar chart)."""
+    key = METHODS[method].paper_key if method in METHODS else method
+    if key in _T1_COLUMNS and task in PAPER["table1"]:
+        return PAPER["table1"][task][key]
+    return None
+
+
+def paper_domain_score(method: str, domain: str) -> float | None:
+    """The paper's per-domain number (the review's 35-task ablation), or None."""
+    key = METHODS[method].paper_key if method in METHODS else method
+    return PAPER["review_by_domain"].get(key, {}).get(domain)
+
+
+# --- 2. the methods --------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """One row of the benchmark: how a policy is learned from a prompt."""
+
+    name: str
+    """Key used on the command line and in result paths."""
+    label: str
+    """Short name for tables and plots."""
+    what: str
+    """One sentence: what changes against GenRL, and which question of the paper it answers."""
+    config: dict = dataclasses.field(default_factory=dict)
+    """BehaviourConfig fields this method sets (on top of the benchmark's preset)."""
+    reward: str = "genrl"
+    """``genrl`` (latent target sequence), ``genrl_no_aligner`` (text straight into the connector)
+    or ``wmclip`` (cosine to an embedding predicted from the latent state)."""
+    embedding: str = "video"
+    """What the connector / WM-CLIP head was trained on: VLM embeddings of 8-frame ``video`` clips
+    or of single frames (``image``: the image-language variant)."""
+    learner: str = "genrl"
+    """``genrl`` (actor-critic in the world model's imagination) or ``model_free`` (TD3+BC on pixels)."""
+    paper_key: str | None = None
+    """Key of this method in :data:`PAPER` (None: the paper has no number)."""
+    group: str = "main"
+    """``main`` (the headline table) or ``ablation``."""
+
+    def behaviour_config(self, preset: str, **overrides):
+        """The :class:`BehaviourConfig` of this method at ``preset`` (with the benchmark's overrides)."""
+        from genrl_lite.behaviour import BehaviourConfig
+
+        return BehaviourConfig.preset(preset, **{**overrides, **self.config})
+
+
+METHODS: dict[str, Method] = {m.name: m for m in [
+    Method("genrl", "GenRL", "the full method: aligner, connector, sequence reward with alignment window b=8, "
+           "start states from the data", paper_key="genrl"),
+    Method("genrl_datafree", "GenRL data-free", "start states made inside the model: policy learning touches "
+           "no data", config={"data_free": True}),
+    Method("wmclip_video", "WM-CLIP-V", "reward = cosine(prompt, video embedding predicted from the latent "
+           "state): the same world model and learner, no connector/sequence target", reward="wmclip",
+           paper_key="wmclip_video"),
+    Method("wmclip_image", "WM-CLIP-I", "as WM-CLIP-V with a head predicting single-frame embeddings",
+           reward="wmclip", embedding="image"),
+    Method("td3bc_video", "TD3+BC-V", "model-free offline RL on pixels, reward = cosine(prompt, clip "
+           "embedding) on the same data, retrained per prompt", learner="model_free", paper_key="td3bc_video"),
+    Method("genrl_no_aligner", "no aligner", "the text embedding goes straight into the connector "
+           "(trained on video embeddings only): the modality gap is not bridged", reward="genrl_no_aligner",
+           paper_key="genrl_no_aligner", group="ablation"),
+    Method("align_b1", "alignment b=1", "initial-state alignment: the offset is where the agent is "
+           "closest to the target's first state", config={"window": 1}, group="ablation"),
+    Method("align_none", "no alignment (b=H)", "a single offset 0: the agent must match the target "
+           "step by step from its start", config={"window": None}, group="ablation"),
+    Method("genrl_image", "GenRL image-emb.", "connector and aligner trained on single-frame (image-"
+           "language) embeddings instead of 8-frame clips", embedding="image", group="ablation"),
+]}
+"""Every method, by name. ``group="main"`` rows form the headline table."""
+
+
+# --- 3. the other axes: training data and video prompts ---------------------------------------------
+
+DATA_ABLATION = {"all": None, "expl": ["expl"], "stand": ["stand"], "walk": ["walk"], "run": ["run"]}
+"""Walker, GenRL: the dataset subsets the policy's start states come from (None: all). The world
+model itself saw all data; the paper also retrains the world model per subset (~75 min each
+here), which ``--model walker=<path>`` lets a user plug in."""
+DATA_ABLATION_TASKS = ("walker_stand", "walker_walk", "walker_run")
+"""Tasks of the data ablation (the paper's Fig. 5 uses all walker tasks)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoPrompt:
+    """A behaviour prompted by a clip: 8 frames of a dataset episode instead of words."""
+
+    name: str
+    """Key used on the command line and in result paths."""
+    task: str
+    """The task whose true reward scores the policy."""
+    domain: str
+    """Domain of the clip's episode (another body than the task's = a cross-embodiment prompt)."""
+    subset: str
+    """Dataset subset of the clip: the episode with the best true return there, its best 8-frame window."""
+
+
+VIDEO_PROMPTS: dict[str, VideoPrompt] = {v.name: v for v in [
+    VideoPrompt("walker_run_from_walker", "walker_run", "walker", "run"),
+    VideoPrompt("walker_stand_from_walker", "walker_stand", "walker", "stand"),
+    VideoPrompt("walker_walk_from_stickman", "walker_walk", "stickman", "walk"),
+]}
+"""Video prompts; the stickman clip prompts the walker (another morphology, as in the paper's §14)."""
+
+
+def video_prompt_clip(entry: VideoPrompt, root) -> tuple[np.ndarray, dict]:
+    """The prompt clip (8, S, S, 3) uint8 and where it came from (episode path, start frame, return).
+
+    Deterministic: among the subset's episodes with a true-reward sidecar, the one with the highest
+    return, and in it the 8-frame window with the highest reward (the reward picks the clip only; the
+    policy never sees it). Looks under ``root``, then in the committed sample (a clip needs one episode).
+    """
+    from genrl_lite.data import EVAL_SUFFIX, load_episode
+
+    best = None
+    for base in (Path(root) / entry.domain / entry.subset, REPO_ROOT / "data" / "sample" / entry.domain / entry.subset):
+        for side in sorted(base.glob(f"*{EVAL_SUFFIX}")):
+            try:
+                with np.load(side) as f:
+                    reward = f["reward"] if "reward" in f.files else None
+            except (OSError, ValueError):
+                continue
+            path = side.with_name(side.name[:-len(EVAL_SUFFIX)] + ".npz")
+            if reward is not None and path.exists() and (best is None or reward.sum() > best[0].sum()):
+                best = (reward, path)
+        if best is not None:
+            break
+    if best is None:
+        raise FileNotFoundError(f"no {entry.domain}/{entry.subset} episodes with rewards under {root} or data/sample "
+                                f"for the video prompt {entry.name!r}: collect data (make data)")
+    reward, path = best
+    obs = load_episode(path)["obs"]
+    window = np.convolve(reward, np.ones(8), mode="valid")                # reward of clip [t, t+8)
+    start = int(window[1:].argmax()) + 1                                   # skip the reset frame
+    return obs[start:start + 8], {"episode": str(path), "start": start, "episode_return": float(reward.sum())}
+
+
+# --- 4. cells ---------------------------------------------------------------------------------------
+
+BEHAVIOUR_TASKS = ("walker_stand", "walker_walk", "walker_run", "cheetah_run", "quadruped_stand", "quadruped_walk",
+                   "quadruped_run", "stickman_stand", "stickman_walk", "stickman_run")
+"""The paper's behaviour-retrieval tasks without kitchen (Table 1); the custom tasks are the
+generalization set (``genrl_lite.tasks.list_tasks(kind="custom")``)."""
+
+LAPTOP_OVERRIDES = {"minutes": 10.0, "start_batch": 8,
+                    "actor_critic_overrides": {"actor_lr": 2e-4, "critic_lr": 2e-4, "slow_target_every": 50}}
+"""BehaviourConfig fields of every benchmark policy at the laptop preset: those of the policies in
+``results/policies`` (``scripts/bench_behaviour.py``), so the benchmark reuses them as its GenRL
+and GenRL data-free cells: 10 minutes of one core per policy."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """One policy: a method (or ``data_<subset>`` / ``video_<prompt>``) on a task with a seed."""
+
+    method: str
+    """A key of :data:`METHODS`, ``data_<subset>`` (:data:`DATA_ABLATION`) or ``video_<name>``."""
+    task: str
+    """Task key (true reward for the evaluation)."""
+    seed: int
+    """Seed of the policy's weights, data windows and evaluation episodes."""
+
+    @property
+    def key(self) -> str:
+        """``method/task/s<seed>``, for logs and the skipped/errors lists."""
+        return f"{self.method}/{self.task}/s{self.seed}"
+
+    @property
+    def base(self) -> Method:
+        """The method behind this cell (GenRL for the data and video-prompt axes)."""
+        return METHODS.get(self.method, METHODS["genrl"])
+
+    def path(self, root: Path) -> Path:
+        """The cell's folder. GenRL / data-free cells live where ``scripts/bench_behaviour.py`` puts
+        its policies, so each command reuses the other's runs (``data_all`` is GenRL itself)."""
+        root = Path(root)
+        if self.method in ("genrl", "genrl_datafree", "data_all"):
+            mode = "datafree" if self.method == "genrl_datafree" else "data"
+            return root / "policies" / f"{self.task}-{mode}-s{self.seed}"
+        return root / "benchmark" / self.method / f"{self.task}-s{self.seed}"
+
+
+def check_names(methods=(), tasks=()) -> None:
+    """Raise ``UnknownNameError`` listing the valid names for any unknown method or task."""
+    from genrl_lite.tasks import UnknownNameError, get_task
+
+    valid = list(METHODS) + [f"data_{k}" for k in DATA_ABLATION] + [f"video_{k}" for k in VIDEO_PROMPTS]
+    bad = [m for m in methods if m not in valid]
+    if bad:
+        raise UnknownNameError(f"unknown method(s) {bad}; valid methods: {', '.join(valid)}")
+    for t in tasks:
+        get_task(t)
+
+
+def plan(methods, tasks, seeds) -> list[Cell]:
+    """The cells of a run: methods x tasks x seeds, where data_* cells only take walker tasks and a
+    video_* cell only its own task."""
+    check_names(methods, tasks)
+    cells = []
+    for m in methods:
+        if m.startswith("video_"):
+            cells += [Cell(m, VIDEO_PROMPTS[m[6:]].task, s) for s in seeds]
+        elif m.startswith("data_"):
+            cells += [Cell(m, t, s) for t in tasks if t.startswith("walker_") for s in seeds]
+        else:
+            cells += [Cell(m, t, s) for t in tasks for s in seeds]
+    return list(dict.fromkeys(cells))
+
+
+SUITES = {
+    "main": (("genrl", "genrl_datafree", "wmclip_video", "wmclip_image", "td3bc_video"), BEHAVIOUR_TASKS),
+    "generalization": (("genrl", "genrl_datafree"), "custom"),
+    "ablations": (("genrl_no_aligner", "align_b1", "align_none", "genrl_image"), ("walker_stand", "walker_walk",
+                                                                               "walker_run")),
+    "data": (tuple(f"data_{k}" for k in DATA_ABLATION if k != "all"), DATA_ABLATION_TASKS),
+    "video": (tuple(f"video_{k}" for k in VIDEO_PROMPTS), ()),
+}
+"""The default benchmark, as (methods, tasks) blocks: the headline table on the behaviour tasks,
+GenRL on the generalization (custom) tasks, the ablations and the data/video axes on walker."""
+
+
+def suite_cells(seeds, suites=None) -> list[Cell]:
+    """The cells of the default benchmark (all :data:`SUITES`, or the named ones)."""
+    from genrl_lite.tasks import list_tasks
+
+    cells = []
+    for name in suites or SUITES:
+        if name not in SUITES:
+            from genrl_lite.tasks import UnknownNameError
+
+            raise UnknownNameError(f"unknown suite {name!r}; valid suites: {', '.join(SUITES)}")
+        methods, tasks = SUITES[name]
+        tasks = list_tasks(kind="custom") if tasks == "custom" else list(tasks)
+        cells += plan(methods, tasks, seeds)
+    return list(dict.fromkeys(cells))
+
+
+@dataclasses.dataclass
+class Settings:
+    """How cells are run: budgets, data, and where everything goes."""
+
+    preset: str = "laptop"
+    """Preset of the policies (behaviour / model-free / preparation)."""
+    results: Path = REPO_ROOT / "results"
+    """Root of the cells (``policies/``, ``benchmark/``) and of the preparation artifacts."""
+    data: Path = REPO_ROOT / "data"
+    """Dataset root (``<domain>/<subset>/*.npz``)."""
+    episodes: int = 10
+    """Evaluation episodes per policy."""
+    max_steps: int | None = None
+    """Cut evaluation episodes short (fast mode only: scores are then not comparable)."""
+    steps: int | None = None
+    """Updates per policy (None: the preset's)."""
+    minutes: float | None = None
+    """Minutes per policy (None: the preset's, 10 at laptop)."""
+    prep_steps: int | None = None
+    """Updates of the preparation stages (WM-CLIP heads, image connector; None: the preset's)."""
+    models: dict = dataclasses.field(default_factory=dict)
+    """Model per domain (default: the shipped ``data/models/<domain>``)."""
+    command: str = ""
+    """The command line that runs this benchmark (recorded in every cell)."""
+    fast: bool = False
+    """Fast mode: a smoke run whose numbers mean nothing (recorded in every cell)."""
+
+
+def fast_settings(results: Path) -> Settings:
+    """The fast mode: tiny presets, a handful of updates, one short episode, the sample data."""
+    return Settings(preset="tiny", results=Path(results), data=REPO_ROOT / "data" / "sample", episodes=1,
+                    max_steps=30, steps=3, minutes=None, prep_steps=3, fast=True)
+
+
+def prep_dir(settings: Settings, domain: str) -> Path:
+    """Where a domain's shared, amortized artifacts go (WM-CLIP heads, image connector)."""
+    return Path(settings.results) / "benchmark" / "prep" / f"{domain}-{settings.preset}"
+
+
+def _model_name(settings: Settings, domain: str) -> str:
+    return settings.models.get(domain, domain)
+
+
+class Context:
+    """Loaded once per run and shared by cells: the VLM, models, datasets (heavy to load)."""
+
+    def __init__(self, settings: Settings):
+        self.settings, self._cache = settings, {}
+
+    def get(self, key, make):
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    def vlm(self):
+        from genrl_lite.vlm import load_vlm
+
+        return self.get("vlm", load_vlm)
+
+    def bundle(self, domain: str):
+        from genrl_lite.pretrained import load_model
+
+        return self.get(("model", domain), lambda: load_model(_model_name(self.settings, domain)))
+
+    def data(self, domain: str, subsets=None, embeddings: bool = False):
+        from genrl_lite.data import EpisodeDataset
+
+        key = ("data", domain, tuple(subsets) if subsets else None)
+        ds = self.get(key, lambda: EpisodeDataset(self.settings.data, domain, subsets, verbose=False))
+        if embeddings and ds.embeds is None:
+            ds.attach_embeddings(self.vlm(), verbose=False)
+        return ds
+
+
+# --- preparation: artifacts trained once per domain, shared by every prompt ---------------------------
+
+
+class ImageEmbeddings:
+    """Single-frame VLM embeddings of a dataset's frames, computed when first sampled and cached.
+
+    Indexes like ``EpisodeDataset.embeds``: ``emb[i][t0:t1]`` -> (t1 - t0, E) float32 for episode i.
+    Lazy because ``vlm.embed_image`` runs the video tower on the frame repeated 8 times (as costly as
+    a clip), and short runs touch only a few windows.
+    """
+
+    def __init__(self, ds, vlm):
+        self.ds, self.vlm, self.cache = ds, vlm, {}
+
+    def __len__(self) -> int:
+        return len(self.ds.episodes)
+
+    def __getitem__(self, i: int) -> "_EpisodeImageEmbeddings":
+        return _EpisodeImageEmbeddings(self, int(i))
+
+
+class _EpisodeImageEmbeddings:
+    def __init__(self, parent: ImageEmbeddings, i: int):
+        self.parent, self.i = parent, i
+
+    def __getitem__(self, window: slice) -> np.ndarray:
+        p, obs = self.parent, self.parent.ds.episodes[self.i]["obs"]
+        ts = range(*window.indices(len(obs)))
+        todo = [t for t in ts if (self.i, t) not in p.cache]
+        if todo:
+            for t, e in zip(todo, p.vlm.embed_image(obs[todo]).numpy().astype(np.float32)):
+                p.cache[(self.i, t)] = e
+        return np.stack([p.cache[(self.i, t)] for t in ts])
+
+
+def prepare_wmclip(ctx: Context, domain: str, embedding: str):
+    """Train (or load) the domain's WM-CLIP head: latent features -> VLM embedding (video or image).
+
+    Trained on the posteriors of dataset windows (frozen world model), loss 1 - cosine
+    (:func:`genrl_lite.rewards.wmclip_loss`). Saved atomically under :func:`prep_dir`, with its wall
+    time (counted once per domain in the cost section).
+    """
+    import torch
+
+    from genrl_lite.rewards import WMCLIPHead, wmclip_loss
+    from genrl_lite.runtime import atomic_torch_save
+    from genrl_lite.world_model import batch_to_torch
+
+    s = ctx.settings
+    path = prep_dir(s, domain) / f"wmclip_{embedding}.pt"
+    bundle = ctx.bundle(domain)
+    units, layers, steps = {"tiny": (32, 1, 20), "laptop": (512, 2, 1500), "paper": (1024, 4, 20_000)}[s.preset]
+    steps = s.prep_steps or steps
+    head = WMCLIPHead(bundle.cfg.feat_dim, bundle.embed_dim, units=units, layers=layers).to(bundle.world_model.device)
+    if path.exists():
+        ckpt = torch.load(path, map_location=bundle.world_model.device, weights_only=False)
+        head.load_state_dict(ckpt["head"])
+        return head.eval()
+    ds = ctx.data(domain, embeddings=embedding == "video")
+    embeds = ds.embeds if embedding == "video" else ctx.get(("image_emb", domain), lambda: ImageEmbeddings(ds, ctx.vlm()))
+    wm, t0 = bundle.world_model, time.perf_counter()
+    opt = torch.optim.Adam(head.parameters(), lr=1e-3)
+    rng = np.random.default_rng(0)
+    torch.manual_seed(0)
+    losses = []
+    for _ in range(steps):
+        raw = _windows(ds, embeds, 8, 32, rng)
+        b = batch_to_torch(raw, wm.device)
+        with torch.no_grad():
+            posts, _ = wm.rssm.observe(wm.encode(wm.preprocess(b["obs"])), b["action"], b["is_first"])
+        loss = wmclip_loss(head, wm.rssm.feat(posts), b["embed"])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    info = {"seconds": round(time.perf_counter() - t0, 1), "steps": steps, "embedding": embedding, "units": units,
+            "layers": layers, "loss_first": float(np.mean(losses[:10])), "loss_last": float(np.mean(losses[-10:]))}
+    atomic_torch_save({"head": head.state_dict(), **info}, path)
+    with atomic_path(path.with_suffix(".json")) as tmp:     # the cost section reads this (the .pt is not shipped)
+        tmp.write_text(json.dumps(info, indent=1))
+    return head.eval()
+
+
+def _windows(ds, embeds, batch: int, length: int, rng) -> dict:
+    """``batch`` windows of ``length`` frames with their embeddings: obs (B, L, S, S, 3), action
+    (B, L, A), is_first (B, L), embed (B, L, E) (embeddings of any kind, one (T, E) per episode)."""
+    eligible = np.flatnonzero(ds.lengths >= length)
+    out = {k: [] for k in ("obs", "action", "is_first", "embed")}
+    for _ in range(batch):
+        i = eligible[rng.integers(len(eligible))]
+        t = rng.integers(0, ds.lengths[i] - length + 1)
+        for k in ("obs", "action", "is_first"):
+            out[k].append(ds.episodes[i][k][t:t + length])
+        out["embed"].append(np.asarray(embeds[i][t:t + length], dtype=np.float32))
+    return {k: np.stack(v) for k, v in out.items()}
+
+
+def prepare_image_connector(ctx: Context, domain: str):
+    """Train (or load) a connector + aligner on single-frame embeddings, on the frozen world model.
+
+    The "image-language instead of video-language" ablation: the same world model, the connector
+    learns from embeddings of one frame repeated (``vlm.embed_image``), which carry no motion.
+    Resumable (``genrl_lite.training.train_world_model`` with ``world_model_from``). Returns a
+    ModelBundle with the image connector and aligner.
+    """
+    import copy
+
+    from genrl_lite.training import load_checkpoint, train_world_model
+
+    s = ctx.settings
+    out = prep_dir(s, domain) / "image_connector"
+    bundle = ctx.bundle(domain)
+    shipped = REPO_ROOT / "data" / "models" / domain / "info.json"      # as many steps as the shipped connector
+    laptop = json.loads(shipped.read_text()).get("connector_steps", 2800) if shipped.exists() else 2800
+    steps = s.prep_steps or {"tiny": 20, "laptop": int(laptop), "paper": 50_000}[s.preset]
+    done = out / "checkpoint.pt"
+    if not (done.exists() and load_checkpoint(out).step >= steps):
+        ds = ctx.data(domain)
+        img = copy.copy(ds)
+        img.embeds = ctx.get(("image_emb", domain), lambda: ImageEmbeddings(ds, ctx.vlm()))
+        t0 = time.perf_counter()
+        train_world_model(bundle.cfg, img, steps, out, world_model_from=bundle.path, show_progress=False,
+                          device=bundle.world_model.device)
+        with atomic_path(out.parent / "image_connector.json") as tmp:
+            tmp.write_text(json.dumps({"seconds": round(time.perf_counter() - t0, 1), "steps": steps}, indent=1))
+    return load_checkpoint(out, device=bundle.world_model.device)
+
+
+# --- running one cell ----------------------------------------------------------------------------------
+
+
+def cell_prompt(ctx: Context, cell: Cell):
+    """The prompt of a cell: the task's text, or a clip's VLM embedding (E,) for ``video_*`` cells."""
+    from genrl_lite.tasks import get_task
+
+    if cell.method.startswith("video_"):
+        entry = VIDEO_PROMPTS[cell.method[6:]]
+        clip, where = video_prompt_clip(entry, ctx.settings.data)
+        where["episode"] = rel(where["episode"])
+        return ctx.vlm().embed_video(clip[None])[0], {"video_prompt": dataclasses.asdict(entry), **where}
+    return get_task(cell.task).prompt, {}
+
+
+def run_cell(ctx: Context, cell: Cell, show_progress: bool = False) -> dict:
+    """Train one policy and evaluate it; write ``result.json`` into the cell's folder; return it.
+
+    Resumes from the folder's checkpoint if a previous call was killed.
+    """
+    from genrl_lite.behaviour import evaluate_behaviour, train_behaviour
+    from genrl_lite.tasks import get_task
+
+    s, method = ctx.settings, cell.base
+    task = get_task(cell.task)
+    out = cell.path(s.results)
+    out.mkdir(parents=True, exist_ok=True)
+    prompt, extra = cell_prompt(ctx, cell)
+    overrides = {"seed": cell.seed, **(LAPTOP_OVERRIDES if s.preset == "laptop" else {})}
+    if s.minutes is not None:
+        overrides["minutes"] = s.minutes
+    if s.steps is not None:
+        overrides["steps"] = s.steps
+    record = {"command": s.command, "commit": git_commit(), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+              "machine": f"{os.cpu_count()} cores, torch threads {__import__('torch').get_num_threads()}",
+              "fast_mode": s.fast, "benchmark_method": cell.method, "task": task.key, "seed": cell.seed,
+              "preset": s.preset, "prompt": prompt if isinstance(prompt, str) else "(video clip)", **extra}
+    if method.learner == "model_free":
+        record.update(_run_model_free(ctx, cell, prompt, out, show_progress))
+    else:
+        bundle = ctx.bundle(task.domain)
+        cfg = method.behaviour_config(s.preset, **overrides)
+        subsets = DATA_ABLATION[cell.method[5:]] if cell.method.startswith("data_") else None
+        data = None if cfg.data_free else ctx.data(task.domain, subsets)
+        reward = None
+        if method.embedding == "image" and method.reward == "genrl":
+            bundle = ctx.get(("image_bundle", task.domain), lambda: prepare_image_connector(ctx, task.domain))
+        elif method.reward != "genrl":
+            reward = make_reward(ctx, method, task.domain, prompt, cfg)
+        vlm = ctx.vlm() if isinstance(prompt, str) else None
+        res = train_behaviour(bundle, prompt, cfg, data=data, out_dir=out, vlm=vlm, task=task.key,
+                              show_progress=show_progress, reward_fn=reward)
+        ev = evaluate_behaviour(bundle, res, task.key, episodes=s.episodes, seed=cell.seed, max_steps=s.max_steps,
+                                show_progress=show_progress)
+        tail = max(1, len(res.metrics["step"]) // 10)
+        record.update({"mode": "data-free" if cfg.data_free else "data", "config": dataclasses.asdict(cfg),
+                       "model": rel(bundle.path), "model_step": bundle.step, "model_preset": bundle.preset,
+                       "data": None if cfg.data_free else {"root": rel(s.data), "subsets": subsets},
+                       "reward": method.reward, "embedding": method.embedding, "train_updates": res.steps,
+                       "train_seconds": round(float(res.metrics["elapsed_s"][-1]), 1),
+                       "stopped_by": "steps" if res.steps >= cfg.steps else "minutes",
+                       "final_reward_mean": float(np.mean(res.metrics["reward_mean"][-tail:]))})
+        record.update(_eval_fields(ev, s))
+    with atomic_path(out / "result.json") as tmp:
+        tmp.write_text(json.dumps(record, indent=1))
+    return record
+
+
+def make_reward(ctx: Context, method: Method, domain: str, prompt, cfg):
+    """The reward object of a non-GenRL method (``reward_fn`` for ``train_behaviour``)."""
+    from genrl_lite.rewards import GenRLReward, WMCLIPReward
+
+    bundle = ctx.bundle(domain)
+    vlm = ctx.vlm() if isinstance(prompt, str) else None
+    if method.reward == "genrl_no_aligner":
+        return GenRLReward(bundle.world_model, bundle.connector, None, prompt, vlm=vlm, window=cfg.window,
+                           sim=cfg.similarity, embed_dim=bundle.embed_dim)
+    if method.reward == "wmclip":
+        head = ctx.get(("wmclip", domain, method.embedding), lambda: prepare_wmclip(ctx, domain, method.embedding))
+        return WMCLIPReward(head, bundle.world_model.rssm, prompt, vlm=vlm, embed_dim=bundle.embed_dim)
+    raise ValueError(f"method {method.name!r} has unknown reward {method.reward!r}; valid: genrl, "
+                     "genrl_no_aligner, wmclip")
+
+
+def _eval_fields(ev: dict, s: Settings) -> dict:
+    return {"eval_episodes": s.episodes, "eval_max_steps": s.max_steps, "eval_seconds": round(ev["seconds"], 1),
+            "returns": [round(float(r), 2) for r in ev["returns"]], "return_mean": ev["return_mean"],
+            "return_stderr": ev["return_stderr"],
+            "normalized": None if ev["normalized"] is None else [round(float(x), 4) for x in ev["normalized"]],
+            "normalized_mean": ev["normalized_mean"], "normalized_stderr": ev["normalized_stderr"]}
+
+
+def _run_model_free(ctx: Context, cell: Cell, prompt, out: Path, show_progress: bool) -> dict:
+    from genrl_lite.model_free import (ModelFreeConfig, Transitions, evaluate_model_free, train_model_free,
+                                       vlm_rewards)
+    from genrl_lite.rewards import prompt_embedding
+    from genrl_lite.tasks import get_task
+
+    s = ctx.settings
+    domain = get_task(cell.task).domain
+    overrides = {"seed": cell.seed, "reward": cell.base.embedding}
+    if s.minutes is not None:
+        overrides["minutes"] = s.minutes
+    if s.steps is not None:
+        overrides["steps"] = s.steps
+    cfg = ModelFreeConfig.preset(s.preset, **overrides)
+    ds = ctx.data(domain, embeddings=cfg.reward == "video")
+    e = prompt_embedding(prompt, ctx.vlm())
+    rewards = vlm_rewards(ds.episodes, e, ctx.vlm(), mode=cfg.reward, embeds=ds.embeds)
+    res = train_model_free(Transitions(ds.episodes, rewards, cfg.frame_stack), cfg, out, show_progress=show_progress,
+                           info={"prompt": prompt if isinstance(prompt, str) else "(video clip)"})
+    ev = evaluate_model_free(res.agent, cell.task, episodes=s.episodes, seed=cell.seed, max_steps=s.max_steps,
+                             show_progress=show_progress)
+    return {"mode": "model-free", "config": dataclasses.asdict(cfg), "data": {"root": rel(s.data), "subsets": None},
+            "reward": f"vlm_cosine_{cfg.reward}", "train_updates": res.steps, "train_seconds": round(res.seconds, 1),
+            "stopped_by": "steps" if res.steps >= cfg.steps else "minutes",
+            "final_reward_mean": float(np.nanmean(res.metrics["reward_mean"][-5:])) if len(res.metrics) else None,
+            **_eval_fields(ev, s)}
+
+
+# --- 5. aggregation -----------------------------------------------------------------------------------
+
+
+def mean_stderr(values) -> tuple[float | None, float | None]:
+    """Mean and standard error (sample std / sqrt(n)) of the non-None values; (None, None) if none,
+    stderr None for a single value."""
+    v = [float(x) for x in values if x is not None]
+    if not v:
+        return None, None
+    mean = sum(v) / len(v)
+    if len(v) < 2:
+        return mean, None
+    return mean, math.sqrt(sum((x - mean) ** 2 for x in v) / (len(v) - 1) / len(v))
+
+
+def rel(path) -> str:
+    """A path relative to the repository when it is inside it (so the JSON reads the same on any clone)."""
+    from genrl_lite.runtime import repo_relative
+
+    return repo_relative(path)
+
+
+def read_result(path: Path) -> dict | None:
+    """A cell's result.json, or None if it is missing or unreadable (a cell not run yet)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def aggregate(cells, results_root) -> list[dict]:
+    """One row per (method, task): mean ± stderr over the seeds found, and what produced them.
+
+    Missing cells are listed (``missing_seeds``) and never filled in: a row with no result has
+    ``normalized_mean`` None ("not run").
+    """
+    groups: dict = {}
+    for c in cells:
+        groups.setdefault((c.method, c.task), []).append(c)
+    rows = []
+    for (method, task), group in groups.items():
+        found = [(c, read_result(c.path(results_root) / "result.json")) for c in group]
+        done = [(c, r) for c, r in found if r is not None]
+        norm, se = mean_stderr([r.get("normalized_mean") for _, r in done])
+        ret, ret_se = mean_stderr([r.get("return_mean") for _, r in done])
+        wall, _ = mean_stderr([r.get("train_seconds") for _, r in done])
+        base = METHODS.get(method, METHODS["genrl"])
+        rows.append({
+            "method": method, "label": base.label if method in METHODS else method, "group": _group(method),
+            "task": task, "domain": task.split("_", 1)[0], "seeds": [c.seed for c, _ in done],
+            "missing_seeds": [c.seed for c, r in found if r is None],
+            "normalized_mean": norm, "normalized_stderr": se, "return_mean": ret, "return_stderr": ret_se,
+            "train_seconds_mean": wall, "updates_mean": mean_stderr([r.get("train_updates") for _, r in done])[0],
+            "paper": paper_score(method, task) if method in METHODS else None,
+            "presets": sorted({str(r.get("preset")) for _, r in done}),
+            "fast_mode": sorted({bool(r.get("fast_mode")) for _, r in done}),
+            "commits": sorted({str(r.get("commit")) for _, r in done}),
+            "commands": sorted({str(r.get("command")) for _, r in done}),
+            "cells": [rel(c.path(results_root)) for c, _ in done]})
+    return rows
+
+
+def _group(method: str) -> str:
+    if method.startswith("data_"):
+        return "data"
+    if method.startswith("video_"):
+        return "video"
+    return METHODS[method].group
+
+
+def domain_rows(rows) -> list[dict]:
+    """Per (method, domain): the mean over that domain's tasks of the per-task means (tasks not run
+    are left out and counted), with the paper's per-domain number where it has one."""
+    out: dict = {}
+    for r in rows:
+        out.setdefault((r["method"], r["domain"]), []).append(r)
+    table = []
+    for (method, domain), group in out.items():
+        done = [r["normalized_mean"] for r in group if r["normalized_mean"] is not None]
+        paper = paper_domain_score(method, domain)
+        table.append({"method": method, "domain": domain, "tasks_run": len(done), "tasks": len(group),
+                      "normalized_mean": float(np.mean(done)) if done else None, "paper": paper})
+    return table
+
+
+def amortization(world_model_seconds: float, genrl_policy_seconds: float, model_free_policy_seconds: float,
+                 n_policies) -> dict:
+    """Total wall time of n policies: GenRL pays the world model once, model-free pays per policy.
+
+    Returns ``n`` (N,), ``genrl`` and ``model_free`` (N,) seconds, and ``break_even``: the smallest
+    n at which GenRL is cheaper (None if it never is, i.e. its policies cost as much or more).
+    """
+    n = np.asarray(n_policies, dtype=float)
+    genrl = world_model_seconds + n * genrl_policy_seconds
+    model_free = n * model_free_policy_seconds
+    gap = model_free_policy_seconds - genrl_policy_seconds
+    break_even = None if gap <= 0 else int(math.floor(world_model_seconds / gap)) + 1
+    return {"n": n, "genrl": genrl, "model_free": model_free, "break_even": break_even}
+
+
+def bar_series(rows, methods, groups, by: str = "task") -> tuple[dict, dict]:
+    """Arrays for :func:`genrl_lite.plotting.benchmark_bars`: ``series[label] = (means, stderrs)`` and
+    ``paper[label]`` over ``groups`` (tasks, or domains with ``by="domain"``), NaN where not run."""
+    series, paper = {}, {}
+    if by == "domain":
+        table = {(r["method"], r["domain"]): r for r in domain_rows(rows)}
+    else:
+        table = {(r["method"], r["task"]): r for r in rows}
+    for m in methods:
+        label = METHODS[m].label if m in METHODS else m
+        got = [table.get((m, g)) for g in groups]
+        means = [np.nan if r is None or r["normalized_mean"] is None else r["normalized_mean"] for r in got]
+        errs = [np.nan if r is None or r.get("normalized_stderr") is None else r["normalized_stderr"] for r in got]
+        refs = [np.nan if r is None or r.get("paper") is None else r["paper"] for r in got]
+        series[label], paper[label] = (np.array(means), np.array(errs)), np.array(refs)
+    return series, paper
+
+
+def paper_amortization(n_policies) -> dict:
+    """The paper's amortization (hours on a V100): world model 5 days, GenRL 5 h, model-free 7 h per policy."""
+    h = PAPER["compute_hours"]
+    return amortization(h["world_model"] * 3600, h["genrl_policy"] * 3600, h["model_free_policy"] * 3600, n_policies)

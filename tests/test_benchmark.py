@@ -1,0 +1,287 @@
+"""The benchmark (issue 7) at toy scale: aggregation on hand-made results (with missing cells), the
+method table really changes what it claims, clear errors for bad names, resumability of the one
+command, and cells run end to end on a tiny world model trained inside the test."""
+import importlib.util
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import genrl_lite  # noqa: F401
+from genrl_lite import benchmark as bm
+from genrl_lite.rewards import GenRLReward, WMCLIPReward
+from genrl_lite.runtime import REPO_ROOT
+from genrl_lite.tasks import UnknownNameError
+
+E = 16
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("benchmark_script", REPO_ROOT / "scripts" / "benchmark.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write_result(root, cell, norm, seconds=60.0, **extra):
+    path = cell.path(root) / "result.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"normalized_mean": norm, "return_mean": 100 * norm, "train_seconds": seconds,
+                                "train_updates": 10, "preset": "laptop", "commit": "abc", "seed": cell.seed,
+                                "command": "python scripts/benchmark.py", "fast_mode": False, **extra}))
+
+
+# --- aggregation ---------------------------------------------------------------------------------
+
+
+def test_mean_and_standard_error():
+    assert bm.mean_stderr([]) == (None, None)
+    assert bm.mean_stderr([None, 0.5]) == (0.5, None)
+    m, se = bm.mean_stderr([0.1, 0.2, 0.6])
+    assert m == pytest.approx(0.3)
+    assert se == pytest.approx(np.std([0.1, 0.2, 0.6], ddof=1) / math.sqrt(3))
+
+
+def test_aggregate_hand_made_results_with_missing_cells(tmp_path):
+    cells = bm.plan(["genrl", "align_b1"], ["walker_stand", "walker_walk"], [0, 1, 2])
+    write_result(tmp_path, bm.Cell("genrl", "walker_stand", 0), 0.2, seconds=600)
+    write_result(tmp_path, bm.Cell("genrl", "walker_stand", 1), 0.4, seconds=540)
+    write_result(tmp_path, bm.Cell("align_b1", "walker_walk", 2), 0.1)
+    (bm.Cell("align_b1", "walker_stand", 0).path(tmp_path)).mkdir(parents=True)
+    (bm.Cell("align_b1", "walker_stand", 0).path(tmp_path) / "result.json").write_text("{truncated")
+    rows = {(r["method"], r["task"]): r for r in bm.aggregate(cells, tmp_path)}
+    r = rows[("genrl", "walker_stand")]
+    assert r["seeds"] == [0, 1] and r["missing_seeds"] == [2]
+    assert r["normalized_mean"] == pytest.approx(0.3) and r["normalized_stderr"] == pytest.approx(0.1)
+    assert r["train_seconds_mean"] == pytest.approx(570) and r["paper"] == 1.01
+    assert r["commands"] == ["python scripts/benchmark.py"] and r["presets"] == ["laptop"]
+    assert rows[("genrl", "walker_walk")]["normalized_mean"] is None        # not run: never a number
+    assert rows[("align_b1", "walker_stand")]["missing_seeds"] == [0, 1, 2]  # unreadable = not run
+    assert rows[("align_b1", "walker_walk")]["normalized_stderr"] is None and rows[("align_b1", "walker_walk")]["paper"] is None
+    dom = {(d["method"], d["domain"]): d for d in bm.domain_rows(list(rows.values()))}
+    assert dom[("genrl", "walker")]["tasks_run"] == 1 and dom[("genrl", "walker")]["tasks"] == 2
+    assert dom[("genrl", "walker")]["normalized_mean"] == pytest.approx(0.3) and dom[("genrl", "walker")]["paper"] == .75
+    series, paper = bm.bar_series(list(rows.values()), ["genrl", "align_b1"], ["walker_stand", "walker_walk"])
+    np.testing.assert_allclose(series["GenRL"][0], [0.3, np.nan])
+    np.testing.assert_allclose(paper["GenRL"], [1.01, 0.95])
+
+
+def test_amortization_break_even():
+    c = bm.amortization(100.0, 1.0, 3.0, np.arange(0, 80))
+    assert c["break_even"] == 51
+    assert c["genrl"][51] < c["model_free"][51] and c["genrl"][50] >= c["model_free"][50]
+    assert bm.amortization(100.0, 3.0, 3.0, [1])["break_even"] is None
+    assert bm.paper_amortization([0])["break_even"] == 61           # 120 h / (7 h - 5 h) + 1
+
+
+def test_paper_numbers_come_from_the_reference_tables():
+    assert bm.paper_score("genrl", "walker_walk") == .95
+    assert bm.paper_score("td3bc_video", "cheetah_run") == -.01
+    assert bm.paper_score("genrl_no_aligner", "stickman_walk") is None      # per domain only:
+    assert bm.paper_domain_score("genrl_no_aligner", "stickman") == .09      # the review's ablation
+    assert bm.paper_score("genrl", "walker_flipping") is None                # Fig. 3 is a bar chart
+    assert bm.paper_score("align_b1", "walker_walk") is None
+    assert set(bm.PAPER_SOURCES) == {"table1", "review", "compute"}
+
+
+# --- the method table ----------------------------------------------------------------------------
+
+
+def test_methods_change_the_config_they_claim():
+    base = bm.METHODS["genrl"].behaviour_config("tiny")
+    assert bm.METHODS["align_b1"].behaviour_config("tiny").window == 1 != base.window
+    assert bm.METHODS["align_none"].behaviour_config("tiny").window is None
+    assert bm.METHODS["genrl_datafree"].behaviour_config("tiny").data_free and not base.data_free
+    laptop = bm.METHODS["align_b1"].behaviour_config("laptop", **bm.LAPTOP_OVERRIDES)
+    assert laptop.minutes == 10.0 and laptop.start_batch == 8 and laptop.window == 1
+    assert {m.learner for m in bm.METHODS.values()} == {"genrl", "model_free"}
+    for m in bm.METHODS.values():
+        assert m.label and len(m.what) > 20
+
+
+def test_bad_names_list_the_valid_ones():
+    with pytest.raises(UnknownNameError, match="valid methods: genrl, genrl_datafree"):
+        bm.plan(["genrl", "gen_rl"], ["walker_stand"], [0])
+    with pytest.raises(UnknownNameError, match="valid tasks for walker"):
+        bm.plan(["genrl"], ["walker_fly"], [0])
+    with pytest.raises(UnknownNameError, match="valid suites: main"):
+        bm.suite_cells([0], ["everything"])
+    with pytest.raises(SystemExit, match="error: unknown method.*valid methods: genrl"):
+        load_script().main(["--methods", "genrl_fast", "--aggregate-only"])
+
+
+def test_plan_and_cell_paths():
+    cells = bm.plan(["data_expl", "video_walker_walk_from_stickman", "genrl"], ["walker_run", "cheetah_run"], [0, 1])
+    assert bm.Cell("data_expl", "cheetah_run", 0) not in cells                 # data ablation: walker only
+    assert bm.Cell("video_walker_walk_from_stickman", "walker_walk", 1) in cells
+    assert bm.Cell("genrl", "walker_run", 1).path("r") == bm.Cell("data_all", "walker_run", 1).path("r")
+    assert bm.Cell("genrl", "walker_run", 1).path("r").as_posix() == "r/policies/walker_run-data-s1"
+    suite = bm.suite_cells([0])
+    assert {c.method for c in suite} >= set(bm.METHODS) and len(suite) == len(set(suite))
+
+
+# --- the one command: resumable, records what produced every number -------------------------------
+
+
+def test_second_run_skips_done_cells(tmp_path, monkeypatch):
+    script = load_script()
+    calls = []
+
+    def fake_run_cell(ctx, cell, show_progress=False):
+        calls.append(cell)
+        write_result(ctx.settings.results, cell, 0.1 * (cell.seed + 1), command=ctx.settings.command,
+                     preset=ctx.settings.preset)
+        return {"normalized_mean": 0.1}
+
+    monkeypatch.setattr(script.bm, "run_cell", fake_run_cell)
+    monkeypatch.setenv("GENRL_LITE_FAST", "0")            # the tests run in fast mode; this is the full command
+    args = ["--methods", "genrl", "align_b1", "--tasks", "walker_stand", "--seeds", "0", "1",
+            "--results", str(tmp_path), "--out", str(tmp_path / "bench.json"), "--preset", "laptop"]
+    first = script.main(args)
+    assert len(calls) == 4
+    assert first["preset"] == "laptop" and first["seeds"] == [0, 1] and "benchmark.py" in first["command"]
+    assert "commit" in first and first["fast_mode"] is False
+    row = next(r for r in first["rows"] if r["method"] == "align_b1")
+    assert row["normalized_mean"] == pytest.approx(0.15) and row["commands"] == [first["command"]]
+    script.main(args)
+    assert len(calls) == 4                                           # nothing re-run
+    (bm.Cell("align_b1", "walker_stand", 1).path(tmp_path) / "result.json").unlink()
+    script.main(args)
+    assert calls[-1] == bm.Cell("align_b1", "walker_stand", 1) and len(calls) == 5
+    saved = json.loads((tmp_path / "bench.json").read_text())
+    assert saved["rows"] and saved["paper_sources"] and "amortization" in saved["cost"]
+
+
+def test_fast_mode_never_writes_the_laptop_results(monkeypatch, tmp_path):
+    script = load_script()
+    args = script.parse_args(["--fast"])
+    cells = script.make_cells(args, fast=True)
+    assert {c.task for c in cells} <= {"walker_stand", "walker_walk"} and {c.seed for c in cells} == {0}
+    assert {c.method for c in cells} >= set(bm.METHODS)
+    s = bm.fast_settings(tmp_path)
+    assert s.preset == "tiny" and s.episodes == 1 and s.steps <= 5 and s.fast
+    results, out = script.default_paths(args, fast=True)
+    assert out.name == "benchmark_fast.json" and "build" in results.parts
+    assert {c.path(results) for c in cells}.isdisjoint({c.path(REPO_ROOT / "results") for c in cells})
+    results, out = script.default_paths(script.parse_args([]), fast=False)
+    assert out == REPO_ROOT / "results" / "benchmark.json" and results == REPO_ROOT / "results"
+
+
+# --- cells end to end on a tiny world model ---------------------------------------------------------
+
+
+class FakeVLM:
+    name, fingerprint, dim, n_frames = "fake-vlm", "0", E, 8
+
+    def embed_text(self, prompts):
+        g = torch.Generator().manual_seed(len(prompts[0]))
+        return F.normalize(torch.randn(len(prompts), E, generator=g), dim=-1)
+
+    def embed_image(self, frames):
+        x = torch.as_tensor(np.asarray(frames)).float().reshape(len(frames), -1)[:, :E]
+        return F.normalize(x + 1.0, dim=-1)
+
+    def embed_video(self, clips):
+        return self.embed_image(np.asarray(clips)[:, -1])
+
+
+@pytest.fixture(scope="module")
+def tiny_context(tmp_path_factory):
+    """A Context holding a tiny walker model (5 steps on data/sample) and a fake VLM."""
+    from genrl_lite.data import EpisodeDataset
+    from genrl_lite.training import train_world_model
+    from genrl_lite.world_model import WorldModelConfig
+
+    torch.set_num_threads(1)
+    data = EpisodeDataset(REPO_ROOT / "data" / "sample", "walker", verbose=False)
+    data.embeds = [F.normalize(torch.randn(len(ep["obs"]), E, generator=torch.Generator().manual_seed(i)), dim=-1).numpy()
+                   for i, ep in enumerate(data.episodes)]
+    cfg = WorldModelConfig.preset("tiny", save_every=1000)
+    bundle = train_world_model(cfg, data, 5, tmp_path_factory.mktemp("wm"), show_progress=False)
+    for m in (bundle.world_model, bundle.connector, bundle.aligner):
+        m.eval()
+    settings = bm.fast_settings(tmp_path_factory.mktemp("results"))
+    settings.steps, settings.max_steps, settings.prep_steps = 2, 5, 2
+    ctx = bm.Context(settings)
+    ctx._cache.update({"vlm": FakeVLM(), ("model", "walker"): bundle, ("data", "walker", None): data})
+    return ctx
+
+
+def test_reward_entries_build_the_reward_they_claim(tiny_context):
+    ctx = tiny_context
+    cfg = bm.METHODS["genrl"].behaviour_config("tiny")
+    prompt = FakeVLM().embed_text(["standing up straight"])[0]
+    plain = GenRLReward(ctx.bundle("walker").world_model, ctx.bundle("walker").connector, ctx.bundle("walker").aligner,
+                        prompt, window=cfg.window)
+    no_al = bm.make_reward(ctx, bm.METHODS["genrl_no_aligner"], "walker", prompt, cfg)
+    assert isinstance(no_al, GenRLReward) and no_al.aligner is None
+    assert not torch.allclose(plain.target(6)[1], no_al.target(6)[1])       # the aligner changes the target
+    wm_clip = bm.make_reward(ctx, bm.METHODS["wmclip_video"], "walker", prompt, cfg)
+    assert isinstance(wm_clip, WMCLIPReward)
+    assert (bm.prep_dir(ctx.settings, "walker") / "wmclip_video.pt").exists()
+    with pytest.raises(ValueError, match="valid: genrl"):
+        bm.make_reward(ctx, bm.Method("x", "x", "x", reward="oops"), "walker", prompt, cfg)
+
+
+def test_image_embeddings_are_computed_lazily_per_frame(tiny_context):
+    ds, vlm = tiny_context.data("walker"), FakeVLM()
+    emb = bm.ImageEmbeddings(ds, vlm)
+    got = emb[1][2:5]
+    np.testing.assert_allclose(got, vlm.embed_image(ds.episodes[1]["obs"][2:5]).numpy())
+    assert len(emb.cache) == 3 and len(emb) == len(ds.episodes)
+    emb[1][3:6]
+    assert len(emb.cache) == 4                                          # frames 3, 4 reused
+
+
+@pytest.mark.parametrize("method", ["align_b1", "genrl_no_aligner", "td3bc_video", "genrl_image",
+                                    "video_walker_walk_from_stickman"])
+def test_cells_run_end_to_end_and_record_what_made_them(tiny_context, method):
+    ctx = tiny_context
+    task = bm.VIDEO_PROMPTS[method[6:]].task if method.startswith("video_") else "walker_stand"
+    cell = bm.Cell(method, task, 0)
+    r = bm.run_cell(ctx, cell)
+    saved = json.loads((cell.path(ctx.settings.results) / "result.json").read_text())
+    assert saved == json.loads(json.dumps(r))
+    assert saved["fast_mode"] and saved["preset"] == "tiny" and saved["eval_episodes"] == 1
+    assert len(saved["returns"]) == 1 and saved["normalized_mean"] is not None and saved["train_updates"] == 2
+    if method == "align_b1":
+        assert saved["config"]["window"] == 1
+    if method == "genrl_no_aligner":
+        info = json.loads((cell.path(ctx.settings.results) / "behaviour.json").read_text())
+        assert info["reward"] == "GenRLReward" and saved["reward"] == "genrl_no_aligner"
+    if method == "td3bc_video":
+        assert saved["mode"] == "model-free" and (cell.path(ctx.settings.results) / "model_free.pt").exists()
+    if method == "genrl_image":
+        assert "image_connector" in saved["model"] and saved["embedding"] == "image"
+    if method.startswith("video_"):
+        assert saved["video_prompt"]["domain"] == "stickman" and saved["prompt"] == "(video clip)"
+
+
+def test_plots_mark_cells_not_run_and_figures_come_from_the_json(tmp_path, monkeypatch):
+    from genrl_lite import plotting
+
+    fig = plotting.benchmark_bars(["a", "b"], {"GenRL": (np.array([0.3, np.nan]), np.array([0.1, np.nan]))},
+                                  {"GenRL": np.array([1.0, 0.9])})
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.texts].count("not run") == 1
+    assert [round(p.get_height(), 3) for p in ax.patches] == [0.3, 0.0]
+    plotting.close(fig)
+    fig = plotting.amortization_curve(np.arange(5), np.arange(5) + 10.0, 3.0 * np.arange(5), 6)
+    assert len(fig.axes[0].lines) == 3                                   # two curves and the break-even line
+    plotting.close(fig)
+    write_result(tmp_path, bm.Cell("genrl", "walker_stand", 0), 0.25)
+    rows = bm.aggregate(bm.plan(["genrl", "align_b1"], ["walker_stand"], [0]), tmp_path)
+    spec = importlib.util.spec_from_file_location("figures_benchmark", REPO_ROOT / "scripts" / "figures_benchmark.py")
+    fb = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fb)
+    figs = fb.figures({"rows": rows, "cost": {"amortization": None}})
+    assert set(figs) == {"benchmark_tasks.png", "benchmark_domains.png", "benchmark_ablations.png",
+                         "benchmark_amortization.png"}
+    for f in figs.values():
+        plotting.close(f)
+    (tmp_path / "fast.json").write_text(json.dumps({"fast_mode": True, "rows": rows}))
+    with pytest.raises(SystemExit, match="fast-mode"):
+        fb.load(tmp_path / "fast.json")
