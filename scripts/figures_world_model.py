@@ -90,7 +90,8 @@ def main(argv=()) -> None:
     parser.add_argument("--windows", type=int, default=128, help="windows for the error curve")
     args = parser.parse_args(list(argv))
     domain = args.domain or args.model
-    prompt_figures(figures_dir())
+    if args.model == domain:   # the default run over the shipped models (not for one checkpoint)
+        prompt_figures(figures_dir())
     try:
         bundle = load_model(args.model)
     except CheckpointError as err:

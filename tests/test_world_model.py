@@ -396,11 +396,17 @@ def test_every_class_decodes_and_latent_plots(tiny_walker):
         plotting.latent_effect_maps(decoded)
 
 
-def test_figures_script_writes_or_skips(tiny_walker, tmp_path, capsys):
+def test_figures_script_writes_or_skips(tiny_walker, tmp_path, tmp_path_factory, capsys):
     figs = _load_script("figures_world_model")
     figs.figures_dir = lambda: tmp_path
     figs.main(["--model", str(tmp_path / "no_such_model"), "--domain", "walker"])
     assert "skipping world-model figures" in capsys.readouterr().out and not list(tmp_path.iterdir())
+    # the shipped models' prompt videos (from their prompts_frames.npz), aligner vs none, one PNG per domain
+    from genrl_lite.pretrained import SHIPPED_DOMAINS
+
+    prompts_dir = tmp_path_factory.mktemp("prompts")
+    figs.prompt_figures(prompts_dir)
+    assert sorted(p.name for p in prompts_dir.iterdir()) == sorted(f"prompts_{d}.png" for d in SHIPPED_DOMAINS)
     figs.main(["--model", str(tiny_walker), "--domain", "walker", "--windows", "4"])
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["wm_latent_groups.png", "wm_latent_maps.png", "wm_loss_curves.png", "wm_open_loop.gif",
