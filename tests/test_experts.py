@@ -86,3 +86,30 @@ def test_snapshot_returns_are_measured_on_true_reward(tmp_path):
     assert path.stat().st_size < 50_000
     returns = evaluate(load_snapshot(path), "walker_stand", episodes=1)
     assert len(returns) == 1 and 0 <= returns[0] <= 1000
+
+
+def test_experts_readme_says_which_tasks_reach_expert_level(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    from genrl_lite import tasks
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "train_experts.py"
+    spec = importlib.util.spec_from_file_location("train_experts_script", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    ref = tasks.get_task("walker_stand").reference
+
+    def entry(final_norm):
+        final = ref.random + final_norm * (ref.expert - ref.random)
+        snaps = [dict(index=i, step=100 * (i + 1), train_seconds=60.0 * (i + 1), return_mean=r, return_std=1.0)
+                 for i, r in enumerate([ref.random, final])]
+        return dict(command="python scripts/train_experts.py --task walker_stand --minutes 2", steps=200,
+                    train_seconds=120.0, preset="laptop", snapshots=snaps,
+                    random_return=dict(mean=ref.random, std=1.0))
+
+    script.write_readme({"walker_stand": entry(0.9)}, tmp_path / "README.md")
+    text = (tmp_path / "README.md").read_text()
+    assert "walker_stand" in text and "-> 0.90, expert-level)" in text
+    script.write_readme({"walker_stand": entry(0.5)}, tmp_path / "README.md")
+    assert "-> 0.50, below expert level)" in (tmp_path / "README.md").read_text()
