@@ -294,17 +294,35 @@ def frame_posture(domain: str, f: dict) -> str | None:
     raise ValueError(f"no captions for domain {domain!r}; captioned domains: {sorted(FEATURES)}")
 
 
+def on_its_feet(domain: str, f: dict) -> bool:
+    """Whether a frame is upright on the feet, more loosely than the 'standing' posture: a walking
+    or running body swings its legs (a biped's feet are rarely level, a cheetah's torso rocks)."""
+    if domain in ("walker", "stickman"):
+        return f["up"] > 0.8 and f["height"] > 0.95
+    if domain == "cheetah":
+        return abs(f["pitch"]) < 0.6
+    if domain == "quadruped":
+        return f["up"] > 0.7
+    raise ValueError(f"no captions for domain {domain!r}; captioned domains: {sorted(FEATURES)}")
+
+
 def clip_concepts(domain: str, feats: list[dict], dt: float) -> tuple[str | None, str | None]:
     """(posture, motion) of a clip from its F frames' features; ``dt`` = seconds between frames.
 
-    A posture needs at least 6 of the F frames to agree (clips that change mid-way get ``None``);
-    the motion comes from the displacement over the whole clip and the total body rotation.
+    A posture needs at least 6 of the F frames to agree. A clip with no such posture whose frames
+    are (6 of 8) upright on the feet is 'standing': the gait of a real walker alternates between
+    'standing' and 'one leg up' frames, and without this rule real walking and running would get
+    no posture, hence no gait words in their captions. Other clips that change mid-way get ``None``.
+    The motion comes from the displacement over the whole clip and the total body rotation.
     """
     assert len(feats) >= 2, f"a clip needs at least 2 frames, got {len(feats)}"
     per_frame = [frame_posture(domain, f) for f in feats]
     values, counts = np.unique([p or "" for p in per_frame], return_counts=True)
     best = values[np.argmax(counts)]
-    posture = best if best and counts.max() >= max(2, round(0.75 * len(feats))) else None
+    need = max(2, round(0.75 * len(feats)))
+    posture = best if best and counts.max() >= need else None
+    if posture is None and sum(on_its_feet(domain, f) for f in feats) >= need:
+        posture = "standing"
 
     duration = dt * (len(feats) - 1)
     if domain == "quadruped":

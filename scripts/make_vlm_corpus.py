@@ -14,6 +14,9 @@ How the clips are made (see ``genrl_lite/captions.py`` for the labels):
   privileged state) optionally holds a posture (upright, crouched, upside down, rearing...),
   drives a speed (forward slow/fast, backward), or kicks a flip. Without it a random agent mostly
   lies on the floor and the corpus would have no 'standing' or 'running';
+* with ``--experts P``, a segment is instead driven, with probability P and no puppeteer force, by
+  one of the domain's last two task-replay expert snapshots (``data/experts``, privileged SAC):
+  real gaits with real physics, where a puppeteered 'walk' drags a body whose legs need not step;
 * every window is labelled from the state of its 8 frames (posture, motion), whatever the
   puppeteer intended.
 
@@ -26,6 +29,8 @@ Output: ``data/vlm_corpus/<domain>_<seed>.npz`` with
     python scripts/make_vlm_corpus.py --frames 2500 --heldout      # the benchmark's clips (seeds 1000+)
     python scripts/make_vlm_corpus.py --domains stickman --poses stand hands_up --small-gaits --seed 1 --frames 4000
                                                                    # a top-up shard of rare postures
+    python scripts/make_vlm_corpus.py --domains walker cheetah --experts 0.6 --seed 2 --frames 8000
+                                                                   # a top-up shard of real gaits
 """
 from __future__ import annotations
 
@@ -228,11 +233,29 @@ class Actions:
         return self.const.copy()
 
 
+def domain_experts(domain: str, experts_dir: Path, last: int = 2) -> list:
+    """The ``last`` snapshots of each task-replay expert of ``domain`` (the skilled end of the replay,
+    where the gaits are), loaded; a clear error if there are none."""
+    from genrl_lite import tasks
+    from genrl_lite.experts import load_snapshot, snapshot_paths
+
+    keys = [k for k in tasks.list_tasks(kind="standard") if tasks.get_task(k).domain == domain]
+    paths = [p for k in keys for p in snapshot_paths(k, experts_dir)[-last:]]
+    if not paths:
+        raise FileNotFoundError(f"--experts needs snapshots of {domain}'s tasks ({', '.join(keys)}) in "
+                                f"{experts_dir}; train them with: python scripts/train_experts.py --task "
+                                f"{' '.join(keys)} --minutes 20")
+    return [load_snapshot(p) for p in paths]
+
+
 def render_shard(domain: str, seed: int, n_frames: int, stride: int = 2, show: bool = True,
-                 poses: list[str] | None = None, small_gaits: bool = False) -> dict:
+                 poses: list[str] | None = None, small_gaits: bool = False,
+                 experts: list | None = None, expert_prob: float = 0.0) -> dict:
     """Render ``n_frames`` frames of varied behaviour of ``domain`` and label every window.
     ``poses`` replaces the puppeteer's posture list (``POSES[domain]``) for a focused top-up shard;
-    ``small_gaits`` keeps the joint actions small while a 'stand'/'hands_up' pose is held.
+    ``small_gaits`` keeps the joint actions small while a 'stand'/'hands_up' pose is held;
+    ``experts`` (snapshots from :func:`domain_experts`) drive a segment with probability
+    ``expert_prob``, with the puppeteer's forces off.
 
     Returns dict(frames (N,64,64,3) uint8, starts (C,), posture (C,), motion (C,)).
     """
@@ -254,12 +277,17 @@ def render_shard(domain: str, seed: int, n_frames: int, stride: int = 2, show: b
                 seg_end = t + int(rng.integers(20, 60))
                 pose = pup.new_segment(rng)
                 actions = Actions(env.action_dim, rng, pose, small_gaits)
-                if rng.random() < 0.15:
+                expert = None
+                if experts and rng.random() < expert_prob:
+                    pup.clear()  # the expert's own physics, no external force
+                    expert = experts[int(rng.integers(len(experts)))]
+                elif rng.random() < 0.15:
                     pup.clear()
                     pup.kick_flip(rng)
-            pup.apply()
+            if expert is None:
+                pup.apply()
             try:
-                step = env.step(actions(t * dt))
+                step = env.step(expert(step.state, rng, 0.1) if expert is not None else actions(t * dt))
             except Exception as e:  # dm_control PhysicsError: an unstable state; start a new episode
                 print(f"  {domain}: physics error after {t} steps ({type(e).__name__}); resetting")
                 break
@@ -310,7 +338,13 @@ def main(argv=None):
     parser.add_argument("--small-gaits", action="store_true",
                         help="while a stand/hands_up pose is held, joint actions are zeros or small sinusoids "
                              "(more clips labelled 'standing' and walking/running upright)")
+    parser.add_argument("--experts", type=float, default=0.0, metavar="P",
+                        help="probability that a segment is driven by one of the domain's task-replay expert "
+                             "snapshots (real gaits, no puppeteer force); needs data/experts")
+    parser.add_argument("--experts-dir", type=Path, default=None, help="default: data/experts")
     args = parser.parse_args(argv)
+    if not 0.0 <= args.experts <= 1.0:
+        parser.error(f"--experts is a probability in [0, 1], got {args.experts}")
     domains = args.domains or available_domains()
     out = args.out or data_dir() / "vlm_corpus"
     seed = HELDOUT_SEED + args.seed if args.heldout else args.seed
@@ -318,7 +352,9 @@ def main(argv=None):
         parser.error(f"pretraining seeds must be < {HELDOUT_SEED} (held-out seeds start there)")
     for domain in domains:
         t0 = time.time()
-        shard = render_shard(domain, seed, args.frames, poses=args.poses, small_gaits=args.small_gaits)
+        experts = domain_experts(domain, args.experts_dir or data_dir() / "experts") if args.experts else None
+        shard = render_shard(domain, seed, args.frames, poses=args.poses, small_gaits=args.small_gaits,
+                             experts=experts, expert_prob=args.experts)
         name = f"{'heldout_' if args.heldout else ''}{domain}_{seed}.npz"
         with atomic_path(out / name) as tmp, open(tmp, "wb") as fh:  # a handle: savez adds no suffix
             np.savez(fh, **shard)

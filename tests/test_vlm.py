@@ -230,6 +230,13 @@ def test_captioner_on_hand_set_states():
     assert captions.clip_concepts("walker", frames, dt=0.05) == ("lying_back", "backward")
     still = [dict(lying, limbs=0.0)] * 8
     assert captions.clip_concepts("walker", still, dt=0.05) == ("lying_back", "still")
+    # a gait: upright frames that alternate 'standing' and 'one leg up' are one upright clip
+    gait = [dict(stand, x=stand["x"] + 0.05 * i, foot_dz=0.35 if i % 3 else 0.1) for i in range(8)]
+    assert {captions.frame_posture("walker", f) for f in gait} == {"standing", "one_leg_up"}
+    assert captions.clip_concepts("walker", gait, dt=0.05) == ("standing", "forward_slow")
+    # ... but a body that goes down mid-clip is not
+    falling = gait[:4] + [dict(lying, x=lying["x"] + 0.05 * i) for i in range(4, 8)]
+    assert captions.clip_concepts("walker", falling, dt=0.05)[0] is None
 
 
 def test_captions_compose_and_paraphrases_are_held_out():
@@ -309,3 +316,30 @@ def test_shipped_weights_separate_standing_from_lying():
     text = vlm.embed_text(["a walker standing up straight", "a walker lying on its back"])
     sims = torch.cat(embs) @ text.T
     assert sims[0, 0] > sims[0, 1] and sims[1, 1] > sims[1, 0], sims
+
+
+def test_corpus_segments_driven_by_experts(tmp_path):
+    """`make_vlm_corpus.py --experts P`: segments played by the task-replay experts are labelled from
+    state like any other; without snapshots the script says how to train them."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "make_vlm_corpus.py"
+    spec = importlib.util.spec_from_file_location("make_vlm_corpus_script", path)
+    corpus = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(corpus)
+    with pytest.raises(FileNotFoundError, match="train_experts.py --task walker_run walker_stand walker_walk"):
+        corpus.domain_experts("walker", tmp_path)
+    from genrl_lite.runtime import data_dir
+
+    experts = corpus.domain_experts("walker", data_dir() / "experts")
+    assert len(experts) == 6  # the last two snapshots of stand, walk, run
+    played = corpus.render_shard("walker", seed=7, n_frames=120, show=False, experts=experts, expert_prob=1.0)
+    plain = corpus.render_shard("walker", seed=7, n_frames=120, show=False)
+    for shard in (played, plain):
+        assert shard["frames"].shape[1:] == (64, 64, 3) and len(shard["starts"]) > 10
+        assert set(shard["posture"]) <= set(captions.postures("walker")) | {""}
+    assert not np.array_equal(played["frames"], plain["frames"])
+    # the experts really walk and run upright (what the puppeteer alone never shows well)
+    gaits = {(p, m) for p, m in zip(played["posture"], played["motion"]) if m.startswith("forward")}
+    assert ("standing", "forward_slow") in gaits or ("standing", "forward_fast") in gaits, gaits
