@@ -306,16 +306,24 @@ def evaluate(policy, task: str, episodes: int = 3, seed: int = 10_000, action_re
 class Learner:
     """SAC on one task; ``train`` runs until a step or time budget and can resume from ``run_dir``."""
 
-    def __init__(self, task: str, cfg: SACConfig | None = None, run_dir=None, seed: int = 0):
+    def __init__(self, task: str, cfg: SACConfig | None = None, run_dir=None, seed: int = 0,
+                 init_from=None):
+        """``init_from``: another task's ``learner.pt`` of the same domain to start from (its actor,
+        critics and temperature; not its replay buffer or step count). Ignored when resuming."""
         self.cfg = cfg or SACConfig()
         self.task, self.seed = _tasks.get_task(task).key, seed
         self.env = StateEnv(self.task, seed, self.cfg.action_repeat)
         state = self.env.reset()
         self.state_dim, self.action_dim = state.shape[0], self.env.action_dim
         ckpt = None if run_dir is None else Path(run_dir) / "learner.pt"
-        if ckpt is not None and ckpt.exists():  # a resumed run keeps the input transform it started with
+        resuming = ckpt is not None and ckpt.exists()
+        warm = None
+        if resuming:  # a resumed run keeps the input transform it started with
             saved = torch.load(ckpt, map_location="cpu", weights_only=False)["cfg"]
             self.cfg = dataclasses.replace(self.cfg, symlog=saved.get("symlog", False))
+        elif init_from is not None:
+            warm = self._read_warm_start(Path(init_from))
+            self.cfg = dataclasses.replace(self.cfg, symlog=warm["cfg"].get("symlog", False))
         torch.manual_seed(seed)
         self.sac = SAC(self.state_dim, self.action_dim, self.cfg)
         self.buffer = ReplayBuffer(self.state_dim, self.action_dim, self.cfg.buffer_size)
@@ -324,9 +332,25 @@ class Learner:
         self.episode_returns: list[float] = []
         self.last_losses: dict = {}
         self._state, self._return = state, 0.0
+        self.init_from = None
+        if warm is not None:
+            self.sac.load_state_dict(warm["sac"])
+            self.init_from = warm["task"]
         self.run_dir = None if run_dir is None else Path(run_dir)
-        if self.run_dir is not None and (self.run_dir / "learner.pt").exists():
-            self.load_checkpoint(self.run_dir / "learner.pt")
+        if resuming:
+            self.load_checkpoint(ckpt)
+
+    def _read_warm_start(self, path: Path) -> dict:
+        """Load another task's learner checkpoint and check it fits this task's state and actions."""
+        if not path.exists():
+            raise FileNotFoundError(f"no learner checkpoint at {path}: train that task first "
+                                    f"(python scripts/train_experts.py --task <task> --minutes ...)")
+        blob = torch.load(path, map_location="cpu", weights_only=False)
+        other = _tasks.get_task(blob["task"])
+        if other.domain != _tasks.get_task(self.task).domain:
+            raise ValueError(f"cannot start {self.task} from {other.key}: the domains differ "
+                             f"(state and action sizes would not match)")
+        return blob
 
     # checkpointing
     def save_checkpoint(self, path=None) -> Path:
@@ -336,7 +360,7 @@ class Learner:
             opt=[o.state_dict() for o in (self.sac.opt_actor, self.sac.opt_critic, self.sac.opt_alpha)],
             buffer=self.buffer.state_dict(), step=self.step, elapsed=self.elapsed, episodes=self.episodes,
             next_snapshot=self.next_snapshot, episode_returns=self.episode_returns,
-            rng=self.rng.bit_generator.state, torch_rng=torch.get_rng_state()), path)
+            rng=self.rng.bit_generator.state, torch_rng=torch.get_rng_state(), init_from=self.init_from), path)
 
     def load_checkpoint(self, path) -> None:
         blob = torch.load(path, map_location="cpu", weights_only=False)
@@ -348,6 +372,7 @@ class Learner:
         self.buffer.load_state_dict(blob["buffer"])
         self.step, self.elapsed, self.episodes = blob["step"], blob["elapsed"], blob["episodes"]
         self.next_snapshot, self.episode_returns = blob["next_snapshot"], blob["episode_returns"]
+        self.init_from = blob.get("init_from")
         self.rng.bit_generator.state = blob["rng"]
         torch.set_rng_state(blob["torch_rng"])
         # The episode in progress is not saved: start a fresh one (its transitions are kept).
@@ -363,7 +388,9 @@ class Learner:
 
     def env_step(self) -> None:
         """Act (random during seeding, else the stochastic policy), store the transition."""
-        if self.step < self.cfg.seed_steps:
+        # A warm-started learner already has a policy worth acting with: its first steps only fill
+        # the buffer (no updates until seed_steps) so the critics meet the new reward on its states.
+        if self.step < self.cfg.seed_steps and self.init_from is None:
             action = self.rng.uniform(-1, 1, self.action_dim).astype(np.float32)
         else:
             with torch.no_grad():

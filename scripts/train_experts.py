@@ -3,6 +3,7 @@
     python scripts/train_experts.py --task walker_walk --minutes 10
     python scripts/train_experts.py --task walker_stand walker_walk cheetah_run --minutes 10
     python scripts/train_experts.py --task all --minutes 10          # every standard task
+    python scripts/train_experts.py --task quadruped_run --minutes 30 --init-from quadruped_walk
 
 Writes ``data/experts/<task>/snapshot_<k>.pt`` (tiny actors, poor -> final), merges one entry per
 task into ``data/experts/results.json`` (command, steps, wall time, true return of each snapshot
@@ -94,7 +95,8 @@ def write_readme(results: dict, path: Path) -> None:
         r = results[key]
         lines.append(f"- {key}: `{r['command']}` ({r['steps']} agent steps in {r['train_seconds'] / 60:.1f} "
                      f"min of training = {r['steps'] / max(r['train_seconds'], 1):.0f} steps/s, preset "
-                     f"`{r['preset']}`, symlog inputs: {r.get('config', {}).get('symlog', False)})")
+                     f"`{r['preset']}`, symlog inputs: {r.get('config', {}).get('symlog', False)}"
+                     + (f", started from the {r['init_from']} learner" if r.get("init_from") else "") + ")")
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
 
@@ -111,6 +113,9 @@ def main(argv=None) -> None:
     parser.add_argument("--runs", type=Path, default=data_dir() / "expert_runs",
                         help="where resumable learner checkpoints go (git-ignored)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 leaves a core free)")
+    parser.add_argument("--init-from", default=None, metavar="TASK",
+                        help="start from this task's learner in --runs (same domain), e.g. quadruped_walk "
+                             "for quadruped_run; only for a new run, a resumed run ignores it")
     args = parser.parse_args(argv)
     if not args.minutes and not args.steps:
         parser.error("give --minutes and/or --steps")
@@ -125,7 +130,10 @@ def main(argv=None) -> None:
 
     for key in keys:
         t0 = time.time()
-        learner = Learner(key, cfg, run_dir=args.runs / key, seed=args.seed)
+        init = None if args.init_from is None else args.runs / tasks.get_task(args.init_from).key / "learner.pt"
+        learner = Learner(key, cfg, run_dir=args.runs / key, seed=args.seed, init_from=init)
+        if learner.init_from and not learner.step:
+            print(f"[{key}] starting from the {learner.init_from} learner's networks", flush=True)
         if learner.step:
             print(f"[{key}] resuming at step {learner.step} ({learner.elapsed:.0f} s trained)", flush=True)
         learner.train(steps=args.steps, minutes=args.minutes, snapshot_dir=args.out / key)
@@ -146,7 +154,8 @@ def main(argv=None) -> None:
                      episodes=learner.episodes, eval_episodes=episodes,
                      random_return=dict(mean=float(np.mean(rnd)), std=float(np.std(rnd))),
                      final_train_returns=[round(r, 1) for r in learner.episode_returns[-5:]],
-                     snapshots=snaps, torch_threads=args.threads, config=dataclasses.asdict(learner.cfg))
+                     snapshots=snaps, torch_threads=args.threads, config=dataclasses.asdict(learner.cfg),
+                     init_from=learner.init_from)
         results = json.loads(results_path.read_text()) if results_path.exists() else {}
         results[key] = entry
         args.out.mkdir(parents=True, exist_ok=True)

@@ -17,3 +17,19 @@ def _torch_one_thread_and_seed():
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def load_script():
+    """``load_script("name")`` imports ``scripts/name.py`` as a module (the scripts are not a package)."""
+    import importlib.util
+
+    from genrl_lite.runtime import REPO_ROOT
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(f"{name}_script", REPO_ROOT / "scripts" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

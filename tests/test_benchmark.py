@@ -1,7 +1,6 @@
 """The benchmark (issue 7) at toy scale: aggregation on hand-made results (with missing cells), the
 method table really changes what it claims, clear errors for bad names, resumability of the one
 command, and cells run end to end on a tiny world model trained inside the test."""
-import importlib.util
 import json
 import math
 
@@ -17,13 +16,6 @@ from genrl_lite.runtime import REPO_ROOT
 from genrl_lite.tasks import UnknownNameError
 
 E = 16
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("benchmark_script", REPO_ROOT / "scripts" / "benchmark.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def write_result(root, cell, norm, seconds=60.0, **extra):
@@ -102,7 +94,7 @@ def test_methods_change_the_config_they_claim():
         assert m.label and len(m.what) > 20
 
 
-def test_bad_names_list_the_valid_ones():
+def test_bad_names_list_the_valid_ones(load_script):
     with pytest.raises(UnknownNameError, match="valid methods: genrl, genrl_datafree"):
         bm.plan(["genrl", "gen_rl"], ["walker_stand"], [0])
     with pytest.raises(UnknownNameError, match="valid tasks for walker"):
@@ -110,7 +102,7 @@ def test_bad_names_list_the_valid_ones():
     with pytest.raises(UnknownNameError, match="valid suites: main"):
         bm.suite_cells([0], ["everything"])
     with pytest.raises(SystemExit, match="error: unknown method.*valid methods: genrl"):
-        load_script().main(["--methods", "genrl_fast", "--aggregate-only"])
+        load_script("benchmark").main(["--methods", "genrl_fast", "--aggregate-only"])
 
 
 def test_plan_and_cell_paths():
@@ -126,8 +118,8 @@ def test_plan_and_cell_paths():
 # --- the one command: resumable, records what produced every number -------------------------------
 
 
-def test_second_run_skips_done_cells(tmp_path, monkeypatch):
-    script = load_script()
+def test_second_run_skips_done_cells(tmp_path, monkeypatch, load_script):
+    script = load_script("benchmark")
     calls = []
 
     def fake_run_cell(ctx, cell, show_progress=False):
@@ -155,8 +147,8 @@ def test_second_run_skips_done_cells(tmp_path, monkeypatch):
     assert saved["rows"] and saved["paper_sources"] and "amortization" in saved["cost"]
 
 
-def test_fast_mode_never_writes_the_laptop_results(monkeypatch, tmp_path):
-    script = load_script()
+def test_fast_mode_never_writes_the_laptop_results(monkeypatch, tmp_path, load_script):
+    script = load_script("benchmark")
     args = script.parse_args(["--fast"])
     cells = script.make_cells(args, fast=True)
     assert {c.task for c in cells} <= {"walker_stand", "walker_walk"} and {c.seed for c in cells} == {0}
@@ -260,7 +252,7 @@ def test_cells_run_end_to_end_and_record_what_made_them(tiny_context, method):
         assert saved["video_prompt"]["domain"] == "stickman" and saved["prompt"] == "(video clip)"
 
 
-def test_plots_mark_cells_not_run_and_figures_come_from_the_json(tmp_path, monkeypatch):
+def test_plots_mark_cells_not_run_and_figures_come_from_the_json(tmp_path, monkeypatch, load_script):
     from genrl_lite import plotting
 
     fig = plotting.benchmark_bars(["a", "b"], {"GenRL": (np.array([0.3, np.nan]), np.array([0.1, np.nan]))},
@@ -274,9 +266,7 @@ def test_plots_mark_cells_not_run_and_figures_come_from_the_json(tmp_path, monke
     plotting.close(fig)
     write_result(tmp_path, bm.Cell("genrl", "walker_stand", 0), 0.25)
     rows = bm.aggregate(bm.plan(["genrl", "align_b1"], ["walker_stand"], [0]), tmp_path)
-    spec = importlib.util.spec_from_file_location("figures_benchmark", REPO_ROOT / "scripts" / "figures_benchmark.py")
-    fb = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(fb)
+    fb = load_script("figures_benchmark")
     figs = fb.figures({"rows": rows, "cost": {"amortization": None}})
     assert set(figs) == {"benchmark_tasks.png", "benchmark_domains.png", "benchmark_ablations.png",
                          "benchmark_amortization.png"}

@@ -54,6 +54,32 @@ def test_tiny_sac_run_saves_snapshots_and_resumes(tmp_path):
         Learner("walker_walk", cfg, run_dir=run_dir)
 
 
+
+def test_warm_start_from_another_task_of_the_same_domain(tmp_path):
+    cfg = SACConfig.preset("tiny")
+    walk = Learner("walker_walk", cfg, run_dir=tmp_path / "walk", seed=0)
+    walk.train(steps=60, log=lambda *_: None)
+    run = Learner("walker_run", cfg, run_dir=tmp_path / "run", seed=1,
+                  init_from=tmp_path / "walk" / "learner.pt")
+    # It starts with the walk learner's networks but none of its experience or steps.
+    for a, b in zip(run.sac.parameters(), walk.sac.parameters()):
+        torch.testing.assert_close(a, b)
+    assert run.step == 0 and run.buffer.size == 0 and run.init_from == "walker_walk"
+    # A cold learner's first action is the uniform seeding draw; the warm one acts with its policy.
+    cold = Learner("walker_run", cfg, seed=1)
+    cold.env_step()
+    run.env_step()
+    seeding = np.random.default_rng(1).uniform(-1, 1, 6).astype(np.float32)
+    np.testing.assert_allclose(cold.buffer.a[0], seeding)
+    assert not np.allclose(run.buffer.a[0], seeding) and np.all(np.abs(run.buffer.a[0]) <= 1)
+    run.train(steps=60, log=lambda *_: None)
+    resumed = Learner("walker_run", cfg, run_dir=tmp_path / "run", seed=1)
+    assert resumed.init_from == "walker_walk" and resumed.step == 60
+    with pytest.raises(ValueError, match="domains differ"):
+        Learner("cheetah_run", cfg, init_from=tmp_path / "walk" / "learner.pt")
+    with pytest.raises(FileNotFoundError, match="train that task first"):
+        Learner("walker_run", cfg, init_from=tmp_path / "nowhere" / "learner.pt")
+
 def test_critic_fits_a_fixed_batch():
     torch.manual_seed(0)
     cfg = SACConfig(hidden=32, batch_size=64, lr=1e-2, gamma=0.0)  # gamma 0: Q must equal the reward
@@ -88,16 +114,10 @@ def test_snapshot_returns_are_measured_on_true_reward(tmp_path):
     assert len(returns) == 1 and 0 <= returns[0] <= 1000
 
 
-def test_experts_readme_says_which_tasks_reach_expert_level(tmp_path):
-    import importlib.util
-    from pathlib import Path
-
+def test_experts_readme_says_which_tasks_reach_expert_level(tmp_path, load_script):
     from genrl_lite import tasks
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "train_experts.py"
-    spec = importlib.util.spec_from_file_location("train_experts_script", path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("train_experts")
     ref = tasks.get_task("walker_stand").reference
 
     def entry(final_norm):

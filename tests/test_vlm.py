@@ -318,16 +318,10 @@ def test_shipped_weights_separate_standing_from_lying():
     assert sims[0, 0] > sims[0, 1] and sims[1, 1] > sims[1, 0], sims
 
 
-def test_corpus_segments_driven_by_experts(tmp_path):
+def test_corpus_segments_driven_by_experts(tmp_path, load_script):
     """`make_vlm_corpus.py --experts P`: segments played by the task-replay experts are labelled from
     state like any other; without snapshots the script says how to train them."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "scripts" / "make_vlm_corpus.py"
-    spec = importlib.util.spec_from_file_location("make_vlm_corpus_script", path)
-    corpus = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(corpus)
+    corpus = load_script("make_vlm_corpus")
     with pytest.raises(FileNotFoundError, match="train_experts.py --task walker_run walker_stand walker_walk"):
         corpus.domain_experts("walker", tmp_path)
     from genrl_lite.runtime import data_dir

@@ -334,17 +334,6 @@ def test_world_model_plots(tmp_path):
 
 # --- notebook 02 / figures / quality benchmark helpers ---------------------------------------------
 
-def _load_script(name):
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parent.parent / "scripts" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def tiny_walker(tmp_path_factory):
     """A tiny world model trained 3 steps on the committed walker sample (its checkpoint dir)."""
@@ -358,12 +347,12 @@ def tiny_walker(tmp_path_factory):
     return out
 
 
-def test_every_class_decodes_and_latent_plots(tiny_walker):
+def test_every_class_decodes_and_latent_plots(tiny_walker, load_script):
     from genrl_lite import plotting
     from genrl_lite.data import EpisodeDataset
     from genrl_lite.runtime import data_dir
 
-    figs = _load_script("figures_world_model")
+    figs = load_script("figures_world_model")
     wm = load_checkpoint(tiny_walker, device="cpu").world_model
     frame = EpisodeDataset(data_dir() / "sample", "walker", verbose=False)[0]["obs"][10]
     recon, decoded, current = figs.decode_every_class(wm, frame)
@@ -396,8 +385,8 @@ def test_every_class_decodes_and_latent_plots(tiny_walker):
         plotting.latent_effect_maps(decoded)
 
 
-def test_figures_script_writes_or_skips(tiny_walker, tmp_path, tmp_path_factory, capsys):
-    figs = _load_script("figures_world_model")
+def test_figures_script_writes_or_skips(tiny_walker, tmp_path, tmp_path_factory, capsys, load_script):
+    figs = load_script("figures_world_model")
     figs.figures_dir = lambda: tmp_path
     figs.main(["--model", str(tmp_path / "no_such_model"), "--domain", "walker"])
     assert "skipping world-model figures" in capsys.readouterr().out and not list(tmp_path.iterdir())
@@ -413,12 +402,12 @@ def test_figures_script_writes_or_skips(tiny_walker, tmp_path, tmp_path_factory,
                      "wm_open_loop.png", "wm_open_loop_error.png", "wm_reconstructions.png"]
 
 
-def test_quality_benchmark_on_a_tiny_model(tiny_walker, tmp_path):
+def test_quality_benchmark_on_a_tiny_model(tiny_walker, tmp_path, load_script):
     import json
 
     from genrl_lite.runtime import data_dir
 
-    bench = _load_script("bench_world_model")
+    bench = load_script("bench_world_model")
     bundle = load_checkpoint(tiny_walker, device="cpu")
     with pytest.warns(RuntimeWarning, match="committed sample"):
         q = bench.measure_quality(bundle, domain="walker", root=tmp_path / "no_data", windows=4)
