@@ -57,6 +57,10 @@ class SACConfig:
     """Simulator steps per agent step (the same as the pixel data)."""
     snapshot_fractions: tuple = (0.04, 0.2, 0.45, 0.7, 1.0)
     """Points of the budget (steps or minutes) where an actor snapshot is saved, poor to final."""
+    warm_critic_steps: int = 20_000
+    """After a warm start from another task's learner, updates that train only the critics while the
+    inherited actor keeps acting: a critic that still values the old reward would otherwise steer the
+    actor away from a good gait within a few thousand updates (seen on quadruped run from walk)."""
     checkpoint_every_s: float = 120.0
     """Seconds of training between learner checkpoints (resume after a crash or Ctrl-C)."""
     eval_episodes: int = 3
@@ -69,7 +73,7 @@ class SACConfig:
     def preset(name: str) -> "SACConfig":
         """``tiny`` (tests, seconds), ``laptop`` (2-core CPU), ``paper`` (GPU, wider nets)."""
         presets = {
-            "tiny": SACConfig(hidden=32, batch_size=32, seed_steps=50, buffer_size=5_000,
+            "tiny": SACConfig(hidden=32, batch_size=32, seed_steps=50, buffer_size=5_000, warm_critic_steps=20,
                               checkpoint_every_s=1e9, eval_episodes=1),
             "laptop": SACConfig(),
             "paper": SACConfig(hidden=1024, batch_size=1024, seed_steps=5000, buffer_size=1_000_000),
@@ -202,8 +206,9 @@ class SAC(nn.Module):
         self.opt_critic = torch.optim.Adam(self.critic.parameters(), lr=cfg.lr)
         self.opt_alpha = torch.optim.Adam([self.log_alpha], lr=cfg.lr)
 
-    def update(self, s, a, r, s2, nd) -> dict:
-        """One gradient step on a batch of (B, ...) tensors; returns the losses as floats."""
+    def update(self, s, a, r, s2, nd, actor: bool = True) -> dict:
+        """One gradient step on a batch of (B, ...) tensors; returns the losses as floats.
+        ``actor=False`` updates the critics only (actor and temperature stay as they are)."""
         alpha = self.log_alpha.exp().detach()
         with torch.no_grad():  # soft Bellman target: r + gamma * (min Q'(s', a') - alpha log pi(a'|s'))
             a2, logp2 = self.actor(s2)
@@ -214,6 +219,9 @@ class SAC(nn.Module):
         self.opt_critic.zero_grad(set_to_none=True)
         critic_loss.backward()
         self.opt_critic.step()
+        if not actor:
+            self._polyak()
+            return dict(critic_loss=critic_loss.item(), alpha=float(alpha))
 
         a_new, logp = self.actor(s)
         q1n, q2n = self.critic(s, a_new)
@@ -227,11 +235,14 @@ class SAC(nn.Module):
         alpha_loss.backward()
         self.opt_alpha.step()
 
-        with torch.no_grad():
-            for p, pt in zip(self.critic.parameters(), self.critic_target.parameters()):
-                pt.lerp_(p, self.cfg.tau)
+        self._polyak()
         return dict(critic_loss=critic_loss.item(), actor_loss=actor_loss.item(),
                     alpha=float(alpha), entropy=-logp.mean().item())
+
+    @torch.no_grad()
+    def _polyak(self) -> None:
+        for p, pt in zip(self.critic.parameters(), self.critic_target.parameters()):
+            pt.lerp_(p, self.cfg.tau)
 
 
 # --- snapshots: tiny actor files that collection loads ------------------------------------------
@@ -426,7 +437,9 @@ class Learner:
         while self.next_snapshot < len(fracs):
             self.env_step()
             if self.step >= self.cfg.seed_steps and self.buffer.size >= self.cfg.batch_size:
-                self.last_losses = self.sac.update(*self.buffer.sample(self.cfg.batch_size, self.rng))
+                warming = self.init_from is not None and self.step < self.cfg.seed_steps + self.cfg.warm_critic_steps
+                self.last_losses = self.sac.update(*self.buffer.sample(self.cfg.batch_size, self.rng),
+                                                   actor=not warming)
             now = time.time()
             self.elapsed += now - t_last
             t_last = now

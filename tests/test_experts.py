@@ -73,8 +73,16 @@ def test_warm_start_from_another_task_of_the_same_domain(tmp_path):
     np.testing.assert_allclose(cold.buffer.a[0], seeding)
     assert not np.allclose(run.buffer.a[0], seeding) and np.all(np.abs(run.buffer.a[0]) <= 1)
     run.train(steps=60, log=lambda *_: None)
+    # Up to seed_steps + warm_critic_steps (50 + 20 in tiny) only the critics learn the new reward.
+    assert "actor_loss" not in run.last_losses and np.isfinite(run.last_losses["critic_loss"])
+    for a, b in zip(run.sac.actor.parameters(), walk.sac.actor.parameters()):
+        torch.testing.assert_close(a, b)
+    assert any(not torch.equal(a, b) for a, b in zip(run.sac.critic.parameters(), walk.sac.critic.parameters()))
     resumed = Learner("walker_run", cfg, run_dir=tmp_path / "run", seed=1)
     assert resumed.init_from == "walker_walk" and resumed.step == 60
+    resumed.train(steps=90, log=lambda *_: None)  # past the warm-up the actor learns too
+    assert "actor_loss" in resumed.last_losses
+    assert any(not torch.equal(a, b) for a, b in zip(resumed.sac.actor.parameters(), walk.sac.actor.parameters()))
     with pytest.raises(ValueError, match="domains differ"):
         Learner("cheetah_run", cfg, init_from=tmp_path / "walk" / "learner.pt")
     with pytest.raises(FileNotFoundError, match="train that task first"):
