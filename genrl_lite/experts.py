@@ -15,6 +15,10 @@ Shapes: B batch, P proprio state dim (24 walker, 17 cheetah, 78 quadruped), A ac
     learner.train(minutes=8, snapshot_dir="data/experts/walker_walk")   # resumes if run_dir has a checkpoint
     policy = load_snapshot("data/experts/walker_walk/snapshot_4.pt")
     action = policy(state, rng, noise=0.2)                               # (A,) float32 in [-1, 1]
+
+A task that SAC does not learn from scratch in a CPU budget can start from an easier task's learner
+of the same body (``Learner("quadruped_run", ..., init_from="data/expert_runs/quadruped_walk/learner.pt")``):
+the critics first learn the new reward while the inherited actor keeps acting (``warm_critic_steps``).
 """
 from __future__ import annotations
 
