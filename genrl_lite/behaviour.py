@@ -282,15 +282,20 @@ def train_behaviour(bundle, prompt, cfg: BehaviourConfig | None = None, data=Non
         reward_fn: a reward to learn from instead of GenRL's (the benchmark's baselines and
             ablations: WM-CLIP, GenRL without aligner, ...): ``states (H, B, ...) -> (H, B, 1)``
             with an ``embedding`` (E,) attribute (recorded as the prompt hash); None: GenRLReward.
+            With dataset start states such a reward needs no connector or aligner (e.g. the
+            true-reward diagnostic, :mod:`genrl_lite.privileged`), and no VLM for a text prompt.
 
     Returns a :class:`BehaviourResult`. Raises ``ValueError`` for an empty prompt, missing data or
     a wrong action size, ``CheckpointError`` for a model without connector or a mismatched out_dir.
     """
     cfg = cfg or BehaviourConfig.laptop()
     bundle = _as_bundle(bundle)
-    if bundle.connector is None or bundle.aligner is None:
+    # GenRL's reward and data-free start states go through the connector and aligner; a reward_fn
+    # of one's own with dataset starts (the true-reward diagnostic) needs only the world model.
+    if (reward_fn is None or cfg.data_free) and (bundle.connector is None or bundle.aligner is None):
         raise CheckpointError(f"{bundle.path or 'this model'} has no connector/aligner (trained without VLM "
-                              "embeddings), so it cannot turn a prompt into a target: train them with "
+                              "embeddings), so it cannot turn a prompt into a target"
+                              f"{' nor make data-free start states' if cfg.data_free else ''}: train them with "
                               "python -m genrl_lite.training --world-model <this checkpoint> --embed ...")
     if task is not None:
         check_task_fits_model(bundle, task)
@@ -301,7 +306,7 @@ def train_behaviour(bundle, prompt, cfg: BehaviourConfig | None = None, data=Non
     if prompt is None or (isinstance(prompt, str) and not prompt.strip()):
         raise ValueError("empty prompt: describe the behaviour in words, e.g. 'standing up straight', "
                          "or pass a VLM embedding (E,) of a video prompt")
-    if isinstance(prompt, str):
+    if isinstance(prompt, str) and reward_fn is None:   # a given reward_fn already holds its embedding
         if vlm is None:
             from genrl_lite.vlm import load_vlm
 

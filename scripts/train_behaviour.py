@@ -4,6 +4,11 @@
         --minutes 15 --data data --seed 0                       # -> results/policies/walker_stand-data-s0/
     .venv/bin/python scripts/train_behaviour.py --task walker_stand --data-free --seed 0
     .venv/bin/python scripts/train_behaviour.py --task walker_walk --prompt "walking slowly"
+    .venv/bin/python scripts/train_behaviour.py --task walker_stand --reward true   # diagnostic ceiling
+
+``--reward true`` is a diagnostic, not GenRL: the same learner with a head trained on the task's
+true reward (``genrl_lite.privileged``), to tell whether the prompt's reward or the rest (model,
+learner, budget) limits a score; it writes under ``results/diagnostics/true_reward/``.
 
 The prompt is the task's (``genrl_lite.tasks``) unless ``--prompt`` overrides it; the true task
 reward is used only for the evaluation (10 episodes, normalized: 0 random, 1 expert). The output
@@ -30,8 +35,9 @@ import genrl_lite  # noqa: F401  (MUJOCO_GL and the import-order guard, before d
 from genrl_lite.runtime import REPO_ROOT, atomic_path, data_dir, fast_mode, git_commit, repo_relative
 
 
-def default_out(task: str, data_free: bool, seed: int) -> Path:
-    root = REPO_ROOT / ("build/fast/policies" if fast_mode() else "results/policies")
+def default_out(task: str, data_free: bool, seed: int, reward: str = "genrl") -> Path:
+    root = REPO_ROOT / ("build/fast" if fast_mode() else "results")
+    root = root / ("policies" if reward == "genrl" else "diagnostics/true_reward")
     return root / f"{task}-{'datafree' if data_free else 'data'}-s{seed}"
 
 
@@ -59,7 +65,28 @@ def parse_args(argv=None):
                    help="actor-critic overrides, e.g. --ac actor_lr=3e-4 slow_target_every=25")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 leaves a core to other jobs)")
     p.add_argument("--gif", action="store_true", help="also save the first evaluation episode as policy.gif")
+    p.add_argument("--reward", default="genrl", choices=["genrl", "true"],
+                   help="genrl: the prompt's reward (GenRL). true: a DIAGNOSTIC, not GenRL: a head trained on "
+                        "the task's true reward from the dataset (genrl_lite.privileged), the ceiling for this "
+                        "model and budget; written under results/diagnostics/true_reward/")
     return p.parse_args(argv)
+
+
+def privileged_reward(bundle, task: str, out: Path, data, seed: int):
+    """The diagnostic true-reward head (``genrl_lite.privileged``): trained once, kept in ``out``."""
+    from genrl_lite.privileged import TrueRewardHead, load_head, save_head, train_reward_head, true_reward_pairs
+
+    path = out / "reward_head.pt"
+    if path.exists():
+        head, fit = load_head(path)
+    else:
+        steps = 100 if fast_mode() else 2000
+        head, fit = train_reward_head(true_reward_pairs(bundle.world_model, data, task), steps=steps, seed=seed)
+        out.mkdir(parents=True, exist_ok=True)
+        save_head(head, fit, path)
+    print(f"true-reward head of {task}: held-out r = {fit['r']:.3f}, MSE {fit['mse']:.4f} "
+          f"(reward variance {fit['var']:.4f}) on {fit['heldout_pairs']} pairs", flush=True)
+    return TrueRewardHead(head, bundle.world_model.rssm, task, bundle.embed_dim), fit
 
 
 def main(argv=None) -> dict:
@@ -82,18 +109,22 @@ def main(argv=None) -> dict:
     if args.steps is not None:
         overrides["steps"] = args.steps
     cfg = BehaviourConfig.preset(args.preset, **overrides)
-    out = Path(args.out) if args.out else default_out(task.key, args.data_free, args.seed)
+    out = Path(args.out) if args.out else default_out(task.key, args.data_free, args.seed, args.reward)
     bundle = load_model(args.model or task.domain)
     data = None
-    if not args.data_free:
-        from genrl_lite.data import EpisodeDataset
+    from genrl_lite.data import EpisodeDataset
 
+    if not args.data_free:
         data = EpisodeDataset(args.data, task.domain, args.subsets, split=args.split)
+    reward_fn, head_fit = None, None
+    if args.reward == "true":
+        reward_fn, head_fit = privileged_reward(bundle, task.key, out, data or EpisodeDataset(args.data, task.domain),
+                                                args.seed)
     prompt = args.prompt if args.prompt is not None else task.prompt
     print(f"{task.key}: prompt {prompt!r}, model {bundle.path} (step {bundle.step}), preset {cfg.preset}, "
           f"{'data-free' if cfg.data_free else 'with data ' + args.data}, seed {cfg.seed} -> {out}", flush=True)
 
-    result = train_behaviour(bundle, prompt, cfg, data=data, out_dir=out, task=task.key)
+    result = train_behaviour(bundle, prompt, cfg, data=data, out_dir=out, task=task.key, reward_fn=reward_fn)
     train_s = float(result.metrics["elapsed_s"][-1]) if len(result.metrics.get("elapsed_s", [])) else 0.0
     ev = evaluate_behaviour(bundle, result, task.key, episodes=args.episodes, seed=args.seed,
                             record=1 if args.gif else False, max_steps=args.max_steps)
@@ -108,7 +139,8 @@ def main(argv=None) -> dict:
                                          + (sys.argv[1:] if argv is None else list(argv))),
         "commit": git_commit(), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads {args.threads}",
-        "fast_mode": fast_mode(), "task": task.key, "prompt": prompt, "mode": "data-free" if cfg.data_free else "data",
+        "fast_mode": fast_mode(), "task": task.key, "prompt": prompt, "reward": args.reward,
+        **({"reward_head_fit": head_fit} if head_fit else {}), "mode": "data-free" if cfg.data_free else "data",
         "seed": cfg.seed, "preset": cfg.preset, "config": dataclasses.asdict(result.config),
         "model": repo_relative(bundle.path), "model_step": bundle.step, "model_preset": bundle.preset,
         "data": None if cfg.data_free else {"root": args.data, "subsets": args.subsets, "split": args.split},

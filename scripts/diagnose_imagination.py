@@ -1,0 +1,97 @@
+"""Imagination vs reality for a policy trained on the true-reward head (a diagnostic, not GenRL).
+
+    python scripts/train_behaviour.py --task walker_stand --reward true ...   # the policy and its head
+    python scripts/diagnose_imagination.py results/diagnostics/true_reward/walker_stand-data-s0
+
+Three numbers per step, all in the task's reward units (walker: 0-2 per agent step):
+
+- **imagined**: from held-out dataset start states, H steps imagined by the world model (mode
+  latents) with the policy's mean action, with zero actions and with uniform random actions, scored
+  by the reward head (``genrl_lite.privileged.imagined_rewards``);
+- **real, true**: the task's true return / T of the policy in the real environment;
+- **real, head**: the head's reward on the filter's posteriors of those same real frames
+  (``real_rewards``);
+- **from real states**: from every 10th real state of those episodes, the model imagines H steps
+  with the policy; their reward against the head's reward on the real next H steps.
+
+If the head agrees with the true reward on the policy's real frames while the imagined reward is
+higher, the policy has learned to exploit errors of the model's *dynamics*: the bottleneck is the
+world model, not the reward. Writes ``imagination.json`` next to the policy.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import genrl_lite  # noqa: F401
+from genrl_lite.runtime import REPO_ROOT, atomic_path, fast_mode, git_commit
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("policy_dir", help="a train_behaviour.py --reward true output folder")
+    p.add_argument("--data", default=str(REPO_ROOT / "data" / ("sample" if fast_mode() else "")),
+                   help="dataset root for the start states (held-out episodes when there are any)")
+    p.add_argument("--episodes", type=int, default=2 if fast_mode() else 5, help="real episodes")
+    p.add_argument("--max-steps", type=int, default=30 if fast_mode() else None)
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args(argv)
+    import numpy as np
+    import torch
+
+    from genrl_lite.behaviour import evaluate_behaviour, load_policy
+    from genrl_lite.data import EmptyDatasetError, EpisodeDataset
+    from genrl_lite.pretrained import load_model
+    from genrl_lite.privileged import TrueRewardHead, imagined_rewards, load_head, real_rewards
+
+    torch.set_num_threads(args.threads)
+    folder = Path(args.policy_dir)
+    if not (folder / "reward_head.pt").exists():
+        raise SystemExit(f"{folder} has no reward_head.pt: give a folder written by "
+                         "scripts/train_behaviour.py --reward true")
+    info = json.loads((folder / "behaviour.json").read_text())
+    bundle = load_model(REPO_ROOT / info["model"])
+    head, fit = load_head(folder / "reward_head.pt")
+    reward = TrueRewardHead(head, bundle.world_model.rssm, info["task"], bundle.embed_dim)
+    ac = load_policy(folder)
+    domain = info["task"].split("_")[0]
+    try:
+        data, split = EpisodeDataset(args.data, domain, split="heldout", verbose=False), "heldout"
+    except EmptyDatasetError:
+        data, split = EpisodeDataset(args.data, domain, verbose=False), "all"
+    horizon = info["config"]["horizon"]
+    imagined = imagined_rewards(bundle, ac.actor.mode, reward, data, horizon=horizon)
+    ev = evaluate_behaviour(bundle, ac, info["task"], episodes=args.episodes, record=True,
+                            max_steps=args.max_steps, show_progress=False)
+    eps = [{"frames": f, "actions": a} for f, a in zip(ev["frames"], ev["actions"])]
+    along = real_rewards(bundle, eps, reward, policy=ac.actor.mode, horizon=horizon)
+    head_real = along["real"]
+    true_real = [float(r) / n for r, n in zip(ev["returns"], ev["steps"])]
+    out = {"command": "python scripts/diagnose_imagination.py " + " ".join(sys.argv[1:] if argv is None else argv),
+           "commit": git_commit(), "task": info["task"], "model": info["model"], "policy_updates": ac.updates,
+           "reward_head_fit": fit, "start_split": split, "horizon": horizon, "imagined_per_step": imagined,
+           "real_true_per_step": true_real, "real_head_per_step": head_real,
+           "real_true_mean": float(np.mean(true_real)), "real_head_mean": float(np.mean(head_real)),
+           "from_real_states": {"imagined_per_step": along["imagined"], "real_per_step": along["matched_real"],
+                                "imagined_mean": float(np.mean(along["imagined"])) if along["imagined"] else None,
+                                "real_mean": float(np.mean(along["matched_real"])) if along["matched_real"] else None},
+           "normalized_mean": ev["normalized_mean"]}
+    with atomic_path(folder / "imagination.json") as tmp:
+        tmp.write_text(json.dumps(out, indent=1))
+    print(f"{info['task']} policy after {ac.updates} updates, reward per step:")
+    for name, v in imagined.items():
+        print(f"  imagined ({name:7s}, {horizon} steps from {split} dataset states): start {v['start']:.3f}, "
+              f"mean {v['mean']:.3f}, last {v['last']:.3f}")
+    print(f"  real episodes: true {out['real_true_mean']:.3f}, head on the filter's states {out['real_head_mean']:.3f} "
+          f"(normalized score {ev['normalized_mean']:.3f})")
+    fr = out["from_real_states"]
+    if fr["imagined_mean"] is not None:
+        print(f"  from the policy's real states, the next {horizon} steps: imagined {fr['imagined_mean']:.3f}, "
+              f"real {fr['real_mean']:.3f}")
+    return out
+
+
+if __name__ == "__main__":
+    main()

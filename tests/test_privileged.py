@@ -1,0 +1,151 @@
+"""The privileged true-reward head (a diagnostic, genrl_lite.privileged): pairs from the dataset's
+evaluation sidecars, a head that fits them, the reward's interface, and the train_behaviour.py switch.
+Toy scale: an untrained tiny world model on data/sample."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import genrl_lite  # noqa: F401
+from genrl_lite.actor_critic import ActorCritic, ActorCriticConfig
+from genrl_lite.data import EpisodeDataset, load_episode
+from genrl_lite.privileged import (RewardHead, TrueRewardHead, load_head, save_head, train_reward_head,
+                                   true_reward_pairs)
+from genrl_lite.runtime import REPO_ROOT
+from genrl_lite.world_model import WorldModel, WorldModelConfig
+
+SAMPLE = REPO_ROOT / "data" / "sample"
+
+
+@pytest.fixture(scope="module")
+def wm_and_data():
+    data = EpisodeDataset(SAMPLE, "walker", verbose=False)
+    torch.manual_seed(0)
+    return WorldModel(WorldModelConfig.preset("tiny"), data.action_dim).eval(), data
+
+
+def test_pairs_use_only_the_episodes_collected_with_the_task(wm_and_data):
+    wm, data = wm_and_data
+    pairs = true_reward_pairs(wm, data, "walker_walk")
+    walk = [p for p in data.paths if load_episode(p, with_eval=True)["meta"]["task"] == "walker_walk"]
+    assert 0 < len(walk) < len(data.paths) and pairs["episodes"] == len(walk)
+    want = np.concatenate([load_episode(p, with_eval=True)["reward"][1:] for p in walk])
+    assert pairs["feat"].shape == (len(want), wm.cfg.feat_dim)
+    np.testing.assert_allclose(pairs["reward"].numpy(), want, rtol=0, atol=1e-6)
+    assert pairs["heldout"].dtype == torch.bool and len(pairs["heldout"]) == len(want)
+    with pytest.raises(ValueError, match="tasks found: .*walker_stand"):
+        true_reward_pairs(wm, data, "cheetah_run")
+
+
+def test_head_fits_a_reward_that_the_features_determine():
+    g = torch.Generator().manual_seed(1)
+    feat = torch.randn(4000, 12, generator=g)
+    reward = torch.tanh(feat[:, 0]) + 0.5 * feat[:, 3] ** 2
+    held = torch.arange(4000) % 10 == 9
+    head, fit = train_reward_head({"feat": feat, "reward": reward, "heldout": held}, steps=300, batch=256)
+    assert fit["heldout_pairs"] == int(held.sum()) and fit["train_pairs"] == 4000 - int(held.sum())
+    assert fit["r"] > 0.95 and fit["mse"] < 0.1 * fit["var"], fit
+    # shuffled rewards carry no information the head could learn
+    noise = reward[torch.randperm(4000, generator=g)]
+    _, bad = train_reward_head({"feat": feat, "reward": noise, "heldout": held}, steps=300, batch=256)
+    assert bad["r"] < 0.3 and bad["mse"] > 0.7 * bad["var"], bad
+    with pytest.raises(AssertionError, match="feat"):
+        train_reward_head({"feat": feat, "reward": reward[:10], "heldout": held}, steps=1)
+
+
+def test_reward_interface_checkpoint_and_frozen_head(wm_and_data, tmp_path):
+    wm, data = wm_and_data
+    pairs = true_reward_pairs(wm, data, "walker_stand")
+    head, fit = train_reward_head(pairs, steps=20, units=16, layers=1)
+    save_head(head, fit, tmp_path / "head.pt")
+    again, fit2 = load_head(tmp_path / "head.pt")
+    assert fit2 == fit and all(torch.equal(a, b) for a, b in zip(head.state_dict().values(),
+                                                                  again.state_dict().values()))
+    reward = TrueRewardHead(again, wm.rssm, "walker_stand", embed_dim=16)
+    other = TrueRewardHead(again, wm.rssm, "walker_walk", embed_dim=16)
+    assert reward.embedding.shape == (16,) and not torch.allclose(reward.embedding, other.embedding)
+    states = {k: v[:8] for k, v in wm.rssm.initial(8).items()}
+    ac = ActorCritic(pairs["feat"].shape[1], data.action_dim, ActorCriticConfig.tiny(), seed=0)
+    before = [p.clone() for p in again.parameters()]
+    metrics = ac.update(wm.rssm, states, reward)
+    assert np.isfinite(metrics["actor_loss"]) and all(torch.equal(a, b) for a, b in zip(before, again.parameters()))
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="delete it"):
+        load_head(tmp_path / "bad.pt")
+    with pytest.raises(AssertionError, match="features must be"):
+        RewardHead(5)(torch.zeros(2, 4))
+
+
+def test_a_world_model_without_connector_learns_from_the_true_reward_with_data(wm_and_data):
+    from genrl_lite.behaviour import BehaviourConfig, train_behaviour
+    from genrl_lite.training import CheckpointError, _build
+
+    _, data = wm_and_data
+    bundle = _build(WorldModelConfig.preset("tiny"), data.action_dim, None, "cpu")
+    assert bundle.connector is None
+    pairs = true_reward_pairs(bundle.world_model, data, "walker_stand")
+    head, _ = train_reward_head(pairs, steps=5, units=8, layers=1)
+    reward = TrueRewardHead(head, bundle.world_model.rssm, "walker_stand", embed_dim=bundle.embed_dim)
+    assert bundle.embed_dim is None and reward.embedding.shape == (32,)
+    cfg = BehaviourConfig.tiny(steps=3)
+    result = train_behaviour(bundle, "standing up straight", cfg, data=data, reward_fn=reward, show_progress=False)
+    assert result.steps == 3 and np.isfinite(result.metrics["reward_mean"]).all()
+    with pytest.raises(CheckpointError, match="no connector.*data-free"):
+        train_behaviour(bundle, "standing up straight", BehaviourConfig.tiny(steps=3, data_free=True),
+                        reward_fn=reward, show_progress=False)
+    with pytest.raises(CheckpointError, match="no connector"):
+        train_behaviour(bundle, "standing up straight", cfg, data=data, show_progress=False)
+
+
+def test_train_behaviour_script_true_reward(load_script, tmp_path):
+    script = load_script("train_behaviour")
+    out = tmp_path / "true"
+    record = script.main(["--task", "walker_stand", "--reward", "true", "--out", str(out), "--steps", "3",
+                          "--episodes", "1", "--max-steps", "5"])
+    assert record["reward"] == "true" and record["train_updates"] == 3
+    assert set(record["reward_head_fit"]) >= {"r", "mse", "var"} and (out / "reward_head.pt").exists()
+    info = json.loads((out / "behaviour.json").read_text())
+    assert info["reward"] == "TrueRewardHead"
+    assert script.default_out("walker_stand", False, 0, "true").parent.name == "true_reward"
+
+
+def test_imagined_and_real_rewards(wm_and_data):
+    from genrl_lite.privileged import imagined_rewards, real_rewards
+
+    wm, data = wm_and_data
+    bundle = type("B", (), {"world_model": wm, "action_dim": data.action_dim})()
+    # a reward that reads the first deterministic unit, and a policy that pushes all actions to +1
+    reward = lambda s: s["deter"][..., :1]   # noqa: E731
+    out = imagined_rewards(bundle, lambda f: torch.ones(len(f), data.action_dim), reward, data, starts=2,
+                           length=4, horizon=3)
+    assert set(out) == {"policy", "zero", "uniform"}
+    assert out["policy"]["start"] == out["zero"]["start"] == out["uniform"]["start"]   # same start states
+    assert out["policy"]["mean"] != out["zero"]["mean"]                               # actions matter
+    ep = load_episode(data.paths[0])
+    frames, actions = ep["obs"][:6], ep["action"][1:6]
+    res = real_rewards(bundle, [{"frames": frames, "actions": actions}], reward)
+    from genrl_lite.rewards import episode_posteriors
+    posts = episode_posteriors(wm, {"obs": frames, "action": ep["action"][:6], "is_first": ep["is_first"][:6]})
+    assert res["real"] == [pytest.approx(float(posts["deter"][1:, 0, 0].mean()), abs=1e-6)]
+    assert res["imagined"] == res["matched_real"] == []
+    # imagining with the recorded actions from real states: the model's prediction of the same steps
+    recorded = iter(torch.as_tensor(actions[1:3]))
+    res = real_rewards(bundle, [{"frames": frames, "actions": actions}], reward,
+                       policy=lambda f: next(recorded)[None], horizon=2, every=10)
+    assert len(res["imagined"]) == len(res["matched_real"]) == 1
+    assert res["matched_real"][0] == pytest.approx(float(posts["deter"][2:4, 0, 0].mean()), abs=1e-6)
+    with pytest.raises(AssertionError, match="frames"):
+        real_rewards(bundle, [{"frames": frames, "actions": actions[:-1]}], reward)
+
+
+def test_diagnose_imagination_script(load_script, tmp_path):
+    out = tmp_path / "true"
+    load_script("train_behaviour").main(["--task", "walker_stand", "--reward", "true", "--out", str(out),
+                                         "--steps", "2", "--episodes", "1", "--max-steps", "5"])
+    record = load_script("diagnose_imagination").main([str(out), "--episodes", "1", "--max-steps", "12"])
+    assert json.loads((out / "imagination.json").read_text()) == json.loads(json.dumps(record))
+    assert len(record["real_true_per_step"]) == len(record["real_head_per_step"]) == 1
+    assert record["from_real_states"]["imagined_mean"] is not None
+    with pytest.raises(SystemExit, match="no reward_head.pt"):
+        load_script("diagnose_imagination").main([str(tmp_path)])
