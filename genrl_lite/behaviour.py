@@ -86,6 +86,9 @@ class BehaviourConfig:
     """Alignment window b of the reward: 8 (the VLM clip length, GenRL), 1 (initial-state), None (none)."""
     similarity: str = "max_cosine"
     """Similarity of the reward: ``max_cosine`` (the original code's default) or ``cosine`` (the paper's text)."""
+    features: str = "projection"
+    """Feature space of the reward: ``projection`` (g, the decoder's first Linear, the paper's) or
+    ``spatial`` (g then the decoder's next linear map; ``genrl_lite.rewards.FEATURES``)."""
     seed: int = 0
     """Seed of the networks' initial weights, the data windows and all imagination sampling."""
     p_connector: float = 0.5
@@ -326,7 +329,7 @@ def train_behaviour(bundle, prompt, cfg: BehaviourConfig | None = None, data=Non
     device = wm.device
     reward = reward_fn if reward_fn is not None else GenRLReward(
         wm, bundle.connector, bundle.aligner, prompt, vlm=vlm, window=cfg.window, sim=cfg.similarity,
-        embed_dim=bundle.embed_dim)
+        embed_dim=bundle.embed_dim, features=cfg.features)
     feat_dim = bundle.cfg.feat_dim
     info = {"format": FORMAT, "config": dataclasses.asdict(cfg), "task": task,
             "prompt": prompt if isinstance(prompt, str) else None, "prompt_hash": _embedding_hash(reward.embedding),

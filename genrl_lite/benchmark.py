@@ -580,7 +580,7 @@ def make_reward(ctx: Context, method: Method, domain: str, prompt, cfg):
     vlm = ctx.vlm() if isinstance(prompt, str) else None
     if method.reward == "genrl_no_aligner":
         return GenRLReward(bundle.world_model, bundle.connector, None, prompt, vlm=vlm, window=cfg.window,
-                           sim=cfg.similarity, embed_dim=bundle.embed_dim)
+                           sim=cfg.similarity, embed_dim=bundle.embed_dim, features=cfg.features)
     if method.reward == "wmclip":
         head = ctx.get(("wmclip", domain, method.embedding), lambda: prepare_wmclip(ctx, domain, method.embedding))
         return WMCLIPReward(head, bundle.world_model.rssm, prompt, vlm=vlm, embed_dim=bundle.embed_dim)

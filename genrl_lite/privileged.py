@@ -13,6 +13,11 @@ scores low, a better prompt reward cannot help much and the model or the learner
 it scores high, the reward is the bottleneck. It is *not* a GenRL method (it uses the reward
 GenRL is built to do without) and never enters the benchmark's tables.
 
+Around the head: :func:`imagined_rewards` and :func:`real_rewards` (does the model promise more
+than reality gives?), :func:`imagined_by_start_level` (do policies get *up* in imagination, from
+fallen starts?), and :func:`reward_shape` (does a prompt reward climb with the true reward short of
+the goal, or only spot the goal?).
+
 Shapes:
     N   (latent, reward) pairs from dataset frames
     H   imagined states (horizon + 1), B trajectories, as in ``genrl_lite.actor_critic``
@@ -191,6 +196,39 @@ def imagined_rewards(bundle, policy, reward, data, starts: int = 8, length: int 
 
 
 @torch.no_grad()
+def imagined_by_start_level(bundle, policies: dict, reward, data, below: float, starts: int = 64, length: int = 32,
+                            horizons=(15,), seed: int = 0) -> dict:
+    """Which policies get *up* in imagination: reward of imagined rollouts, split by how good the
+    start state already is.
+
+    Start states as in :func:`imagined_rewards` (``starts`` x ``length`` posteriors of ``data``), the
+    same for every policy and horizon; a start is *low* when ``reward`` scores it below ``below``
+    (walker stand: fallen, e.g. 0.6 per agent step of 0-2). ``policies``: {name: policy (feat (N, F)
+    -> (N, A))}; each imagines H steps (mode latents) for every H in ``horizons`` and ``reward``
+    scores them. Returns ``{"low_starts": n, "high_starts": n, "H": {name: {"low": {"mean", "last"},
+    "high": {...}}}}``: mean over steps 1..H and the reward of the last step. A policy trained on a
+    reward that only spots the goal matches one trained on the true reward from high starts but
+    falls behind from low ones.
+    """
+    from genrl_lite.actor_critic import _flatten_starts
+    from genrl_lite.behaviour import dataset_starts
+
+    wm = bundle.world_model
+    start = _flatten_starts(dataset_starts(wm, data, starts, length, np.random.default_rng(seed)))
+    r0 = reward({k: v[None] for k, v in start.items()})[0, :, 0]                      # (N,)
+    low = r0 < below
+    out = {"low_starts": int(low.sum()), "high_starts": int((~low).sum())}
+    for horizon in horizons:
+        out[str(horizon)] = {}
+        for name, policy in policies.items():
+            r = reward(wm.rssm.imagine(start, policy, horizon, sample=False))[..., 0]   # (H+1, N)
+            out[str(horizon)][name] = {
+                level: ({"mean": float(r[1:, m].mean()), "last": float(r[-1, m].mean())} if m.any() else None)
+                for level, m in (("low", low), ("high", ~low))}
+    return out
+
+
+@torch.no_grad()
 def real_rewards(bundle, episodes: list[dict], reward, policy=None, horizon: int = 15, every: int = 10) -> dict:
     """Predicted reward per step along real episodes, from the world model's filter; and, with
     ``policy``, what the model imagines from the same real states.
@@ -228,3 +266,36 @@ def real_rewards(bundle, episodes: list[dict], reward, policy=None, horizon: int
         out["imagined"].append(float(dream.mean()))
         out["matched_real"].append(float(same.mean()))
     return out
+
+
+def reward_shape(pred, true, window: int = 10, top: float = 0.8, bins: int = 5) -> dict:
+    """How well a prompt reward *shapes* the true one, not only whether it spots the goal.
+
+    ``pred``, ``true``: lists of (T,) rewards, one per episode (``rewards.episode_rewards`` and the
+    evaluation sidecar's ``reward``). Both are averaged over non-overlapping windows of ``window``
+    steps (the first step, the reset frame, is dropped). A reward can correlate well with the true
+    one only because it tells expert windows from all others, and still be flat among the others:
+    then a policy that starts lying down gets no signal for getting halfway up. So this reports
+
+    - ``r_all``: Pearson r over all windows;
+    - ``r_below``: r over the windows whose true mean is below ``top`` x the largest true window
+      mean (everything short of the goal), the shaping that learning from a fallen state needs;
+    - ``bin_edges``, ``bin_means``: the mean prompt reward in ``bins`` equal-width bins of the true
+      window mean (NaN where a bin is empty), the curve a scatter plot would show.
+    """
+    from genrl_lite.rewards import window_means
+
+    assert len(pred) == len(true) and len(pred) > 0, f"one pred and one true per episode, got {len(pred)}, {len(true)}"
+    p = np.concatenate([window_means(np.asarray(x)[1:], window) for x in pred])
+    t = np.concatenate([window_means(np.asarray(x)[1:], window) for x in true])
+    assert len(p) == len(t) and len(p) >= 3, f"episodes too short or mismatched: {len(p)} vs {len(t)} windows"
+
+    def r(a, b):
+        return float(np.corrcoef(a, b)[0, 1]) if len(a) > 2 and a.std() > 0 and b.std() > 0 else float("nan")
+
+    below = t < top * t.max()
+    edges = np.linspace(t.min(), t.max(), bins + 1)
+    idx = np.clip(np.digitize(t, edges[1:-1]), 0, bins - 1)
+    means = [float(p[idx == i].mean()) if (idx == i).any() else float("nan") for i in range(bins)]
+    return {"r_all": r(p, t), "r_below": r(p[below], t[below]), "windows": int(len(p)),
+            "windows_below": int(below.sum()), "bin_edges": edges.tolist(), "bin_means": means}

@@ -10,6 +10,7 @@ agent is rewarded for imagined states that look like that target (paper Eq. 3,
 with g the decoder's first Linear layer (``wm.reward_projection``), only the stochastic z compared
 (not h), ``sim`` the "max-cosine" similarity, and t* the *best offset*: the target may start a few
 steps into the agent's trajectory (a walker lying down must first get up before it can "walk").
+(``features="spatial"`` swaps g for a variant, :data:`FEATURES`; the paper's is the default.)
 
 Shapes (time-major, as everywhere in imagination):
     H   number of imagined states (the start state plus ``horizon`` steps; 17 in the paper)
@@ -79,6 +80,34 @@ def get_similarity(sim: str | Similarity) -> Similarity:
         raise UnknownNameError(f"unknown similarity {sim!r}; valid similarities: "
                                f"{', '.join(sorted(SIMILARITIES))} (or pass a function (u, v) -> sim)")
     return SIMILARITIES[sim]
+
+
+# --- feature spaces ------------------------------------------------------------------------------
+
+
+def projection_features(wm, z_flat: torch.Tensor) -> torch.Tensor:
+    """The paper's g: the decoder's first Linear, (..., G*C) -> (..., F)."""
+    return wm.reward_projection(z_flat)
+
+
+def spatial_features(wm, z_flat: torch.Tensor) -> torch.Tensor:
+    """g followed by the decoder's next linear map, the 5x5 feature map before its first norm:
+    (..., G*C) -> (..., 4d*25). Still a linear function of z, but spread over image positions."""
+    return wm.decoder.first(wm.reward_projection(z_flat))
+
+
+FEATURES: dict[str, Callable] = {"projection": projection_features, "spatial": spatial_features}
+"""Latent feature spaces the reward compares in: ``projection`` is the paper's (and the default);
+``spatial`` is a variant (see ``results/diagnostics/README.md`` for what it changes)."""
+
+
+def get_features(name: str) -> Callable:
+    """Resolve a feature space by name (see :data:`FEATURES`)."""
+    if name not in FEATURES:
+        from genrl_lite.tasks import UnknownNameError
+
+        raise UnknownNameError(f"unknown reward features {name!r}; valid: {', '.join(FEATURES)}")
+    return FEATURES[name]
 
 
 # --- temporal alignment --------------------------------------------------------------------------
@@ -266,16 +295,20 @@ class GenRLReward:
         window: the alignment window K (8 in the paper); clipped to H when H is shorter.
         sim: similarity name or function (``max_cosine`` in the paper's code).
         embed_dim: E, to check prompt shapes; default: the aligner's input size.
+        features: the feature space g, a key of :data:`FEATURES` (``projection``, the paper's).
     """
 
     def __init__(self, wm, connector, aligner, prompt, *, rssm=None, vlm=None, window: int | None = 8,
-                 sim: str | Similarity = "max_cosine", embed_dim: int | None = None):
+                 sim: str | Similarity = "max_cosine", embed_dim: int | None = None,
+                 features: str = "projection"):
         self.wm, self.connector, self.aligner, self.vlm = wm, connector, aligner, vlm
         self.rssm = rssm if rssm is not None else getattr(wm, "rssm", None)
         if self.rssm is None or not hasattr(self.rssm, "stoch_flat"):
             raise ValueError("GenRLReward needs the RSSM (with stoch_flat): pass rssm=...")
         self.window = window
         self.sim = get_similarity(sim)
+        self.features = features
+        self._g = get_features(features)
         self.embed_dim = embed_dim or infer_embed_dim(aligner)
         self._cache: dict = {}
         self.set_prompt(prompt)
@@ -301,13 +334,13 @@ class GenRLReward:
             e = F.normalize(e, dim=-1)
             rolled = self.connector.rollout(e, length + 1, sample=False)
             states = {k: v[1:] for k, v in _time_major(rolled).items()}  # drop the first state
-            feats = self.wm.reward_projection(self.rssm.stoch_flat(states))[:, 0]
+            feats = self._g(self.wm, self.rssm.stoch_flat(states))[:, 0]
             self._cache[key] = (states, feats)
         return self._cache[key]
 
     def agent_features(self, states: States) -> torch.Tensor:
         """g(z) of imagined states: (H, B, ...) -> (H, B, F), differentiable."""
-        return self.wm.reward_projection(self.rssm.stoch_flat(states))
+        return self._g(self.wm, self.rssm.stoch_flat(states))
 
     def __call__(self, states: States) -> torch.Tensor:
         agent = self.agent_features(states)
@@ -515,7 +548,7 @@ def _chunked(states: States, reward_fn: Callable, length: int) -> torch.Tensor:
 @torch.no_grad()
 def episode_rewards(bundle, episode: Mapping, prompt, kind: str = "genrl", *, vlm=None, head=None,
                     horizon: int = 16, window: int | None = 8, sim: str | Similarity = "max_cosine",
-                    cache: dict | None = None):
+                    cache: dict | None = None, features: str = "projection"):
     """One reward over a recorded episode, step by step: (T,) numpy float32.
 
     For comparing prompt-based rewards with the true task reward (``load_episode(path,
@@ -530,6 +563,7 @@ def episode_rewards(bundle, episode: Mapping, prompt, kind: str = "genrl", *, vl
     - ``"wmclip"``: :class:`WMCLIPReward` of a trained ``head`` on the posteriors.
 
     ``bundle``: a ``ModelBundle`` (world_model, connector, aligner); unused by the VLM-RM kinds.
+    ``window``, ``sim``, ``features``: those of :class:`GenRLReward` (``"genrl"`` only).
     ``prompt``: text (needs ``vlm``) or an embedding (E,). ``cache``: a dict kept per episode;
     posteriors and VLM embeddings are stored in it and reused by later calls (other prompts/kinds).
     """
@@ -564,7 +598,8 @@ def episode_rewards(bundle, episode: Mapping, prompt, kind: str = "genrl", *, vl
     if bundle.connector is None:
         raise ValueError("the genrl reward needs the connector and aligner: this model was trained "
                          "without VLM embeddings (python -m genrl_lite.training ... --embed)")
-    reward = GenRLReward(wm, bundle.connector, bundle.aligner, prompt, vlm=vlm, window=window, sim=sim)
+    reward = GenRLReward(wm, bundle.connector, bundle.aligner, prompt, vlm=vlm, window=window, sim=sim,
+                         features=features)
     return _chunked(posts, reward, horizon + 1).float().cpu().numpy()
 
 

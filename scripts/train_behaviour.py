@@ -41,6 +41,14 @@ def default_out(task: str, data_free: bool, seed: int, reward: str = "genrl") ->
     return root / f"{task}-{'datafree' if data_free else 'data'}-s{seed}"
 
 
+def _value(text: str):
+    """A --set/--ac value: JSON (numbers, true, null, lists), else the plain string (features=spatial)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
 def parse_args(argv=None):
     fast = fast_mode()
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -101,9 +109,9 @@ def main(argv=None) -> dict:
     torch.set_num_threads(args.threads)
     task = get_task(args.task)
     overrides = {"seed": args.seed, "data_free": args.data_free}
-    overrides.update({k: json.loads(v) for k, v in (x.split("=", 1) for x in args.set)})
+    overrides.update({k: _value(v) for k, v in (x.split("=", 1) for x in args.set)})
     if args.ac:
-        overrides["actor_critic_overrides"] = {k: json.loads(v) for k, v in (x.split("=", 1) for x in args.ac)}
+        overrides["actor_critic_overrides"] = {k: _value(v) for k, v in (x.split("=", 1) for x in args.ac)}
     if args.minutes is not None:
         overrides["minutes"] = args.minutes
     if args.steps is not None:

@@ -10,9 +10,10 @@ import torch
 import genrl_lite  # noqa: F401
 from genrl_lite.actor_critic import ActorCritic, ActorCriticConfig
 from genrl_lite.data import EpisodeDataset, load_episode
-from genrl_lite.privileged import (RewardHead, TrueRewardHead, load_head, save_head, train_reward_head,
+from genrl_lite.privileged import (RewardHead, TrueRewardHead, load_head, reward_shape, save_head, train_reward_head,
                                    true_reward_pairs)
 from genrl_lite.runtime import REPO_ROOT
+from genrl_lite.tasks import UnknownNameError
 from genrl_lite.world_model import WorldModel, WorldModelConfig
 
 SAMPLE = REPO_ROOT / "data" / "sample"
@@ -149,3 +150,62 @@ def test_diagnose_imagination_script(load_script, tmp_path):
     assert record["from_real_states"]["imagined_mean"] is not None
     with pytest.raises(SystemExit, match="no reward_head.pt"):
         load_script("diagnose_imagination").main([str(tmp_path)])
+    genrl = tmp_path / "genrl"
+    load_script("train_behaviour").main(["--task", "walker_stand", "--out", str(genrl), "--steps", "2",
+                                         "--episodes", "1", "--max-steps", "5", "--set", "features=spatial",
+                                         "window=4", "--ac", "actor_lr=3e-4"])
+    config = json.loads((genrl / "behaviour.json").read_text())["config"]      # plain strings and JSON values
+    assert (config["features"], config["window"], config["actor_critic_overrides"]) == ("spatial", 4, {"actor_lr": 3e-4})
+    record = load_script("diagnose_imagination").main([str(out), "--episodes", "1", "--max-steps", "12", "--compare",
+                                                       str(genrl), "--horizons", "3", "--below", "0.5",
+                                                       "--out", str(tmp_path / "cmp.json")])
+    assert json.loads((tmp_path / "cmp.json").read_text()) == json.loads(json.dumps(record))
+    by = record["by_start_level"]
+    assert by["low_starts"] + by["high_starts"] == by["starts"] * 32
+    levels = by["3"]
+    names = list(levels)
+    assert len(names) == 2 and names[0].endswith("true") and names[1].endswith("genrl")
+    assert all(set(levels[n]) == {"low", "high"} for n in names)
+    assert levels[names[0]] != levels[names[1]]                     # two policies, two imaginations
+    # a GenRL policy scored by the true-reward run's head
+    other = load_script("diagnose_imagination").main([str(genrl), "--head", str(out / "reward_head.pt"),
+                                                      "--episodes", "1", "--max-steps", "12"])
+    assert other["reward_head"].endswith("true/reward_head.pt") and (genrl / "imagination.json").exists()
+    assert other["policy_updates"] == 2 and other["reward_head_fit"] == record["reward_head_fit"]
+    with pytest.raises(SystemExit, match="no behaviour.json"):
+        load_script("diagnose_imagination").main([str(out), "--compare", str(tmp_path)])
+
+
+def test_reward_shape_tells_a_goal_detector_from_a_shaping_reward():
+    rng = np.random.default_rng(0)
+    true = [np.repeat(rng.uniform(0, 2, 20), 10) for _ in range(6)]          # (200,) per episode, 20 windows
+    true[0][100:] = 2.0                                                        # an expert stretch: the goal
+    detector = [(t > 1.9).astype(float) + 0.01 * rng.standard_normal(len(t)) for t in true]
+    shaping = [t + 0.1 * rng.standard_normal(len(t)) for t in true]
+    # the first step is dropped (the reset), so windows start at 1: shift to keep them aligned
+    true = [np.concatenate([[0.0], t]) for t in true]
+    detector = [np.concatenate([[5.0], d]) for d in detector]
+    shaping = [np.concatenate([[5.0], s]) for s in shaping]
+    d = reward_shape(detector, true, window=10, bins=4)
+    s = reward_shape(shaping, true, window=10, bins=4)
+    assert d["windows"] == s["windows"] == 120 and d["windows_below"] < 120
+    assert d["r_all"] > 0.5 and abs(d["r_below"]) < 0.3                        # spots the goal, flat below it
+    assert s["r_all"] > 0.95 and s["r_below"] > 0.95
+    assert len(s["bin_means"]) == 4 and len(s["bin_edges"]) == 5
+    assert s["bin_means"] == sorted(s["bin_means"])                           # rises with the true reward
+    with pytest.raises(AssertionError, match="one pred and one true per episode"):
+        reward_shape(shaping[:2], true, window=10)
+
+
+def test_diagnose_reward_shape_script(load_script, tmp_path):
+    out = tmp_path / "shape.json"
+    record = load_script("diagnose_reward_shape").main(["--task", "walker_stand", "--episodes", "2", "--out", str(out),
+                                                         "--features", "projection", "spatial", "--window", "25"])
+    assert json.loads(out.read_text()) == json.loads(json.dumps(record))
+    rows = {(r["reward"], r["features"]): r for r in record["rows"]}
+    assert set(rows) == {("genrl", "projection"), ("genrl", "spatial"), ("vlmrm_image", None), ("vlmrm_video", None)}
+    windows = sum((len(load_episode(REPO_ROOT / e)["action"]) - 1) // 25 for e in record["episodes"])
+    assert all(r["windows"] == windows and -1 <= r["r_all"] <= 1 for r in rows.values())
+    assert rows["genrl", "projection"]["r_all"] != rows["genrl", "spatial"]["r_all"]
+    with pytest.raises(UnknownNameError, match="projection, spatial"):
+        load_script("diagnose_reward_shape").main(["--features", "pixels", "--out", str(out)])

@@ -212,6 +212,31 @@ def test_genrl_reward_window_longer_than_horizon_means_no_alignment(fake):
     torch.testing.assert_close(long, none)
 
 
+def test_spatial_features_are_what_the_decoder_convolves_and_genrl_can_compare_in_them(fake):
+    from genrl_lite.world_model import WorldModel, WorldModelConfig
+
+    real = WorldModel(WorldModelConfig.preset("tiny"), action_dim=2)
+    z = F.one_hot(torch.randint(0, 4, (6, 4)), 4).float().flatten(-2)               # (N, G*C)
+    spatial = rewards.spatial_features(real, z)
+    d = real.decoder
+    assert spatial.shape == (6, 4 * d.depth * 25)
+    torch.testing.assert_close(d.net(spatial.reshape(6, 4 * d.depth, 5, 5)), d(z))  # the conv stack's input
+    torch.testing.assert_close(rewards.projection_features(real, z), real.reward_projection(z))
+
+    rssm, wm, connector, aligner = fake
+    wm.decoder = torch.nn.Module()
+    wm.decoder.first = torch.nn.Linear(12, 30, bias=False)
+    prompt = torch.randn(5)
+    reward = rewards.GenRLReward(wm, connector, aligner, prompt, window=3, features="spatial")
+    states, feats = reward.target(6)
+    assert feats.shape == (6, 30)
+    torch.testing.assert_close(feats, wm.decoder.first(wm.reward_projection(rssm.stoch_flat(states)[:, 0])))
+    r = reward({k: v.expand(-1, 2, *v.shape[2:]) for k, v in states.items()})
+    torch.testing.assert_close(r, torch.ones(6, 2, 1))
+    with pytest.raises(UnknownNameError, match="projection, spatial"):
+        rewards.GenRLReward(wm, connector, aligner, prompt, features="pixels")
+
+
 class FakeVLM:
     """Embeds frames by their mean colour (E = 3); text by a fixed colour per word."""
 
