@@ -202,7 +202,7 @@ def imagined_by_start_level(bundle, policies: dict, reward, data, below: float, 
     start state already is.
 
     Start states as in :func:`imagined_rewards` (``starts`` x ``length`` posteriors of ``data``), the
-    same for every policy and horizon; a start is *low* when ``reward`` scores it below ``below``
+    same for every policy and horizon, and for every call with the same ``seed``; a start is *low* when ``reward`` scores it below ``below``
     (walker stand: fallen, e.g. 0.6 per agent step of 0-2). ``policies``: {name: policy (feat (N, F)
     -> (N, A))}; each imagines H steps (mode latents) for every H in ``horizons`` and ``reward``
     scores them. Returns ``{"low_starts": n, "high_starts": n, "H": {name: {"low": {"mean", "last"},
@@ -214,7 +214,11 @@ def imagined_by_start_level(bundle, policies: dict, reward, data, below: float, 
     from genrl_lite.behaviour import dataset_starts
 
     wm = bundle.world_model
-    start = _flatten_starts(dataset_starts(wm, data, starts, length, np.random.default_rng(seed)))
+    device = torch.device(wm.device)
+    # the filter samples z: fork the global RNG so that one seed gives the same starts on every call
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        start = _flatten_starts(dataset_starts(wm, data, starts, length, np.random.default_rng(seed)))
     r0 = reward({k: v[None] for k, v in start.items()})[0, :, 0]                      # (N,)
     low = r0 < below
     out = {"low_starts": int(low.sum()), "high_starts": int((~low).sum())}

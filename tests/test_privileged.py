@@ -140,6 +140,29 @@ def test_imagined_and_real_rewards(wm_and_data):
         real_rewards(bundle, [{"frames": frames, "actions": actions[:-1]}], reward)
 
 
+def test_imagined_by_start_level_splits_the_same_starts_for_every_policy(wm_and_data):
+    from genrl_lite.privileged import imagined_by_start_level
+
+    wm, data = wm_and_data
+    bundle = type("B", (), {"world_model": wm, "action_dim": data.action_dim})()
+    reward = lambda s: s["deter"][..., :1]   # noqa: E731
+    a = data.action_dim
+    policies = {"plus": lambda f: torch.ones(len(f), a), "minus": lambda f: -torch.ones(len(f), a)}
+    first = imagined_by_start_level(bundle, policies, reward, data, below=float("inf"), starts=2, length=4,
+                                    horizons=(1, 3))
+    assert (first["low_starts"], first["high_starts"]) == (8, 0)             # every start is below infinity
+    assert set(first) == {"low_starts", "high_starts", "1", "3"} and set(first["3"]) == {"plus", "minus"}
+    assert first["3"]["plus"]["high"] is None and first["3"]["plus"]["low"] != first["3"]["minus"]["low"]
+    # same seed, same starts, same numbers; a threshold below every start makes them all high
+    again = imagined_by_start_level(bundle, policies, reward, data, below=float("inf"), starts=2, length=4,
+                                    horizons=(1, 3))
+    assert again == first
+    high = imagined_by_start_level(bundle, policies, reward, data, below=-float("inf"), starts=2, length=4,
+                                   horizons=(3,))
+    assert (high["low_starts"], high["high_starts"]) == (0, 8) and high["3"]["plus"]["low"] is None
+    assert high["3"]["plus"]["high"] == first["3"]["plus"]["low"]          # the same rollouts, other label
+
+
 def test_diagnose_imagination_script(load_script, tmp_path):
     out = tmp_path / "true"
     load_script("train_behaviour").main(["--task", "walker_stand", "--reward", "true", "--out", str(out),
