@@ -14,7 +14,8 @@ Subsets (``data/<domain>/<subset>/<episode_id>.npz``, format in ``genrl_lite/dat
 
 Each worker process renders with its own EGL context (``spawn`` start method, ``genrl_lite``
 imported first). Episodes are written atomically, so an interrupted run leaves only whole files;
-re-running skips episodes that already exist.
+re-running skips episodes that already exist (``--overwrite`` collects them again, e.g. after new
+expert snapshots; episodes are deterministic, so unchanged experts give the same episodes).
 """
 from __future__ import annotations
 
@@ -51,8 +52,9 @@ def replay_tasks(domain: str) -> list[str]:
 
 
 def plan_jobs(domain: str, expl: int, replay: int, experts_dir: Path, out: Path, seed: int,
-              steps: int | None, noise: float) -> list[dict]:
-    """One job dict per episode still missing under ``out`` (so a re-run resumes)."""
+              steps: int | None, noise: float, overwrite: bool = False) -> list[dict]:
+    """One job dict per episode still missing under ``out`` (so a re-run resumes), or per episode
+    with ``overwrite`` (after new expert snapshots: the same seeds, rolled out again)."""
     from genrl_lite.data import episode_paths
     from genrl_lite.experts import snapshot_paths
 
@@ -79,6 +81,8 @@ def plan_jobs(domain: str, expl: int, replay: int, experts_dir: Path, out: Path,
                              episode_id=f"{name}-{seed}-{i:04d}-s{k}", steps=steps, noise=noise))
     for job in jobs:
         job["out"] = str(out)
+    if overwrite:
+        return jobs
     return [j for j in jobs if not episode_paths(out, j["domain"], j["subset"], j["episode_id"])[0].exists()]
 
 
@@ -172,6 +176,8 @@ def main(argv=None) -> None:
     parser.add_argument("--experts", type=Path, default=data_dir() / "experts")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--overwrite", action="store_true",
+                        help="collect episodes that already exist again (after new expert snapshots)")
     args = parser.parse_args(argv)
     if not (args.domain or args.all or args.sample):
         parser.error("say what to collect: --domain walker ..., --all, or --sample")
@@ -194,7 +200,7 @@ def main(argv=None) -> None:
             expl = FULL["expl"] if args.expl_episodes is None else args.expl_episodes
             replay = FULL["replay"] if args.replay_episodes_per_task is None else args.replay_episodes_per_task
             steps = args.steps
-        jobs += plan_jobs(d, expl, replay, args.experts, out, args.seed, steps, args.noise)
+        jobs += plan_jobs(d, expl, replay, args.experts, out, args.seed, steps, args.noise, args.overwrite)
     # Interleave subsets so that a partial (interrupted) run already holds some of every subset.
     groups: dict = {}
     for job in jobs:

@@ -96,8 +96,11 @@ mode and a first look. Full datasets are generated into `data/<domain>/` (git-ig
 
 Regenerate this sample (after `scripts/train_experts.py`, whose snapshots it rolls out) with
 
-    python scripts/collect_data.py --sample
+    python scripts/collect_data.py --sample --overwrite     # --domain walker: one domain only
     python scripts/figures_data.py
+
+(without `--overwrite` existing episodes are kept; episodes are deterministic, so those of
+unchanged experts come out the same).
 
 Layout and format: `genrl_lite/data.py` (`<domain>/<subset>/<episode_id>.npz` for the world model,
 `<episode_id>.eval.npz` with the true reward and state for evaluation only). Sample episodes are

@@ -178,3 +178,22 @@ def test_subset_returns_plot_has_one_panel_per_domain():
     assert [t.get_text() for t in axes[0].get_xticklabels()] == ["expl", "walk"]
     assert len(axes[0].collections) == 2 + 2 + 1  # 2 scatters, 2 mean bars, 1 reference tick
     plotting.close(fig)
+
+
+def test_collection_plan_resumes_and_overwrite_collects_again(load_script, tmp_path):
+    from genrl_lite.data import episode_paths
+    from genrl_lite.runtime import REPO_ROOT
+
+    script = load_script("collect_data")
+    experts = REPO_ROOT / "data" / "experts"
+    jobs = script.plan_jobs("walker", 1, 2, experts, tmp_path, 0, 5, 0.2)
+    assert sorted(j["subset"] for j in jobs) == ["expl", "run", "run", "stand", "stand", "walk", "walk"]
+    finals = [j for j in jobs if j["episode_id"].endswith("-0000-s4")]
+    assert len(finals) == 3                                        # each task's first episode: its final snapshot
+    done = episode_paths(tmp_path, "walker", jobs[1]["subset"], jobs[1]["episode_id"])[0]
+    done.parent.mkdir(parents=True)
+    done.write_bytes(b"")
+    again = script.plan_jobs("walker", 1, 2, experts, tmp_path, 0, 5, 0.2)
+    assert len(again) == 6 and jobs[1]["episode_id"] not in [j["episode_id"] for j in again]   # resumes
+    forced = script.plan_jobs("walker", 1, 2, experts, tmp_path, 0, 5, 0.2, overwrite=True)
+    assert [j["episode_id"] for j in forced] == [j["episode_id"] for j in jobs]
