@@ -76,9 +76,9 @@ bench: $(STAMP)
 	$(PY) scripts/bench_behaviour.py --aggregate-only --tasks walker_stand walker_walk walker_run cheetah_run quadruped_stand --modes data datafree --seeds 0 1 2
 
 # The benchmark (issue 7): methods x tasks x 3 seeds at the laptop preset, one core per policy,
-# resumable (tens of CPU-hours; `python scripts/benchmark.py --dry-run` lists what is left), then its figures.
+# resumable (tens of CPU-hours; `python scripts/benchmark.py --dry-run` lists what is left), then its figures and the README tables.
 benchmark: $(STAMP)
-	$(PY) scripts/benchmark.py --preset laptop --seeds 0 1 2
+	$(PY) scripts/benchmark.py --preset laptop --seeds 0 1 2 --readme
 	$(PY) scripts/figures_benchmark.py
 
 clean-venv:

@@ -14,6 +14,7 @@ Read top to bottom, this module is the whole experimental design:
 5. **Aggregation** (:func:`aggregate`): mean ± standard error over seeds of each seed's mean
    normalized score, wall time per policy, and the command / commit / preset of every cell; then
    per domain (:func:`domain_rows`) and the cost of many policies (:func:`amortization`).
+6. **The README's tables** (:func:`readme_tables`), generated from the aggregate, never typed.
 
 ``scripts/benchmark.py`` is the one command that runs it; ``notebooks/07_benchmark.ipynb`` reads
 its JSON. Shapes here are few: E is the VLM embedding size, T the steps of an episode.
@@ -746,3 +747,83 @@ def paper_amortization(n_policies) -> dict:
     """The paper's amortization (hours on a V100): world model 5 days, GenRL 5 h, model-free 7 h per policy."""
     h = PAPER["compute_hours"]
     return amortization(h["world_model"] * 3600, h["genrl_policy"] * 3600, h["model_free_policy"] * 3600, n_policies)
+
+
+# --- 6. the README's tables, generated ------------------------------------------------------------------
+
+README_TABLES = {
+    "main": (("genrl", "genrl_datafree", "wmclip_video", "wmclip_image", "td3bc_video"), BEHAVIOUR_TASKS,
+             ("genrl", "td3bc_video")),
+    "walker": (("genrl", "genrl_no_aligner", "align_b1", "align_none", "genrl_image")
+               + tuple(f"data_{k}" for k in DATA_ABLATION if k != "all")
+               + tuple(f"video_{k}" for k in VIDEO_PROMPTS if VIDEO_PROMPTS[k].task.startswith("walker_")),
+               DATA_ABLATION_TASKS, ()),
+}
+"""The README's benchmark tables as (methods, tasks, methods with a "paper" line): the headline
+table, and walker's ablations, data subsets and video prompts. Columns where nothing ran are left out."""
+
+
+def method_label(method: str) -> str:
+    """A row's name in tables: the method's label, or what a data subset / video prompt changes."""
+    if method in METHODS:
+        return METHODS[method].label
+    if method.startswith("data_") and method[5:] in DATA_ABLATION:
+        return f"start states from {method[5:]} data only"
+    if method.startswith("video_") and method[6:] in VIDEO_PROMPTS:
+        v = VIDEO_PROMPTS[method[6:]]
+        return f"video prompt: a {v.domain} {v.subset} clip"
+    return method
+
+
+def format_score(row: dict | None) -> str:
+    """``0.22 ± 0.02 (3)`` (mean ± standard error, seeds), ``0.13 (1)``, ``not run``, or ``–`` for
+    no row at all (a cell outside the grid, e.g. a video prompt on another task)."""
+    if row is None:
+        return "–"
+    if row.get("normalized_mean") is None:
+        return "not run"
+    n = len(row.get("seeds", []))
+    se = row.get("normalized_stderr")
+    return (f"{row['normalized_mean']:.2f}" + ("" if se is None else f" ± {se:.2f}") + f" ({n})")
+
+
+def markdown_table(rows, methods, tasks, paper_methods=()) -> str:
+    """A GitHub-markdown table of :func:`aggregate` rows: a line per method, a column per task that
+    has at least one result among ``methods``, and a "(paper)" line for each of ``paper_methods``."""
+    table = {(r["method"], r["task"]): r for r in rows}
+    cols = [t for t in tasks if any(format_score(table.get((m, t))) not in ("not run", "–") for m in methods)]
+    if not cols:
+        return "(no results yet)\n"
+    head = "| normalized score (seeds) | " + " | ".join(t.replace("_", " ") for t in cols) + " |\n"
+    lines = [head, "|---" * (len(cols) + 1) + "|\n"]
+    for m in methods:
+        lines.append(f"| {method_label(m)} | " + " | ".join(format_score(table.get((m, t))) for t in cols) + " |\n")
+    for m in paper_methods:
+        refs = [paper_score(m, t) for t in cols]
+        lines.append(f"| {method_label(m)} (paper) | "
+                     + " | ".join("" if p is None else f"{p:.2f}" for p in refs) + " |\n")
+    return "".join(lines)
+
+
+def readme_tables(record: dict) -> dict[str, str]:
+    """Every :data:`README_TABLES` table of a benchmark JSON record, by name."""
+    return {name: markdown_table(record["rows"], methods, tasks, paper)
+            for name, (methods, tasks, paper) in README_TABLES.items()}
+
+
+def update_readme(path, tables: dict[str, str]) -> bool:
+    """Replace each table between ``<!-- benchmark:NAME -->`` and ``<!-- /benchmark:NAME -->`` in the
+    file at ``path`` (atomically). Returns whether the file changed; a missing marker is an error."""
+    path = Path(path)
+    text = new = path.read_text()
+    for name, table in tables.items():
+        start, end = f"<!-- benchmark:{name} -->\n", f"<!-- /benchmark:{name} -->"
+        i, j = new.find(start), new.find(end)
+        if i < 0 or j < i:
+            raise ValueError(f"{path} has no '{start.strip()}' ... '{end}' block for the {name!r} table; "
+                             "add the two marker lines where the table belongs")
+        new = new[:i + len(start)] + table + new[j:]
+    if new != text:
+        with atomic_path(path) as tmp:
+            tmp.write_text(new)
+    return new != text

@@ -5,6 +5,7 @@
     .venv/bin/python scripts/benchmark.py --methods genrl td3bc_video --tasks walker_stand --seeds 0
     .venv/bin/python scripts/benchmark.py --dry-run           # list the cells still to run and their CPU time
     .venv/bin/python scripts/benchmark.py --aggregate-only    # train nothing; re-read every result.json
+    .venv/bin/python scripts/benchmark.py --aggregate-only --readme   # ... and rewrite README.md's tables
     .venv/bin/python scripts/benchmark.py --fast              # smoke run, ~1 min idle CPU -> results/benchmark_fast.json
     .venv/bin/python scripts/benchmark.py --speed             # run the speed benchmarks, keep their output
 
@@ -59,6 +60,8 @@ def parse_args(argv=None):
     p.add_argument("--out", default=None, help="aggregate JSON (default results/benchmark.json; fast: "
                                                "results/benchmark_fast.json)")
     p.add_argument("--aggregate-only", action="store_true", help="train nothing; aggregate existing results")
+    p.add_argument("--readme", action="store_true", help="also rewrite README.md's benchmark tables from the "
+                   "aggregate (the blocks between <!-- benchmark:NAME --> markers; not in fast mode)")
     p.add_argument("--dry-run", action="store_true", help="print the cells still to run and their CPU time")
     p.add_argument("--speed", action="store_true", help="run the speed benchmarks into results/benchmark_speed.json")
     return p.parse_args(argv)
@@ -286,6 +289,10 @@ def main(argv=None) -> dict | None:
     with atomic_path(out) as tmp:
         tmp.write_text(json.dumps(record, indent=1, default=float))
     print_table(rows)
+    if args.readme and not fast:
+        readme = REPO_ROOT / "README.md"
+        changed = bm.update_readme(readme, bm.readme_tables(record))
+        print(f"{'rewrote' if changed else 'unchanged:'} the benchmark tables of {readme}")
     reasons = {}
     for k, why in skipped.items():
         reasons.setdefault(why, []).append(k)

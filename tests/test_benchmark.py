@@ -61,6 +61,45 @@ def test_aggregate_hand_made_results_with_missing_cells(tmp_path):
     np.testing.assert_allclose(paper["GenRL"], [1.01, 0.95])
 
 
+def test_markdown_table_shows_what_ran_and_never_fills_gaps(tmp_path):
+    cells = bm.plan(["genrl", "align_b1", "data_expl", "video_walker_stand_from_walker"],
+                    ["walker_stand", "walker_walk", "walker_run"], [0, 1])
+    write_result(tmp_path, bm.Cell("genrl", "walker_stand", 0), 0.2)
+    write_result(tmp_path, bm.Cell("genrl", "walker_stand", 1), 0.4)
+    write_result(tmp_path, bm.Cell("align_b1", "walker_walk", 0), 0.1)
+    rows = bm.aggregate(cells, tmp_path)
+    table = bm.markdown_table(rows, ["genrl", "align_b1", "data_expl", "video_walker_stand_from_walker"],
+                              bm.DATA_ABLATION_TASKS, ["genrl"])
+    lines = table.splitlines()
+    assert lines[0] == "| normalized score (seeds) | walker stand | walker walk |"      # walker run: nothing ran
+    assert lines[2] == "| GenRL | 0.30 ± 0.10 (2) | not run |"
+    assert lines[3] == "| alignment b=1 | not run | 0.10 (1) |"
+    assert lines[4] == "| start states from expl data only | not run | not run |"
+    assert lines[5] == "| video prompt: a walker stand clip | not run | – |"             # no such cell
+    assert lines[6] == "| GenRL (paper) | 1.01 | 0.95 |" and len(lines) == 7
+    assert bm.markdown_table(rows, ["td3bc_video"], ["walker_stand"]) == "(no results yet)\n"
+
+
+def test_update_readme_rewrites_only_the_marked_blocks(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- benchmark:main -->\nold table\n<!-- /benchmark:main -->\nafter\n")
+    assert bm.update_readme(readme, {"main": "| new |\n"})
+    assert readme.read_text() == "intro\n<!-- benchmark:main -->\n| new |\n<!-- /benchmark:main -->\nafter\n"
+    assert not bm.update_readme(readme, {"main": "| new |\n"})                  # already up to date
+    with pytest.raises(ValueError, match="benchmark:walker"):
+        bm.update_readme(readme, {"walker": "x"})
+
+
+def test_readme_tables_are_the_shipped_results():
+    """The README's benchmark tables are generated (``scripts/benchmark.py --aggregate-only --readme``):
+    they must say what results/benchmark.json says."""
+    record = json.loads((REPO_ROOT / "results" / "benchmark.json").read_text())
+    text = (REPO_ROOT / "README.md").read_text()
+    for name, table in bm.readme_tables(record).items():
+        block = text.split(f"<!-- benchmark:{name} -->\n")[1].split(f"<!-- /benchmark:{name} -->")[0]
+        assert block == table, f"README's {name!r} table is stale: run scripts/benchmark.py --aggregate-only --readme"
+
+
 def test_amortization_break_even():
     c = bm.amortization(100.0, 1.0, 3.0, np.arange(0, 80))
     assert c["break_even"] == 51
