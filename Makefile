@@ -73,7 +73,7 @@ bench: $(STAMP)
 	$(PY) scripts/bench_world_model.py
 	for d in $(MODEL_DOMAINS); do $(PY) scripts/bench_world_model.py --quality $$d || exit 1; done
 	for d in $(MODEL_DOMAINS); do mkdir -p build/bench; $(PY) scripts/bench_prompts.py --domain $$d --json build/bench/prompts_$$d.json || exit 1; done
-	$(PY) scripts/bench_behaviour.py --aggregate-only --tasks walker_stand walker_walk walker_run cheetah_run quadruped_stand --modes data datafree --seeds 0 1 2
+	$(PY) scripts/bench_behaviour.py --aggregate-only --tasks walker_stand walker_walk walker_run cheetah_run quadruped_stand quadruped_walk quadruped_run --modes data datafree --seeds 0 1 2
 
 # The benchmark (issue 7): methods x tasks x 3 seeds at the laptop preset, one core per policy,
 # resumable (tens of CPU-hours; `python scripts/benchmark.py --dry-run` lists what is left), then its figures and the README tables.
