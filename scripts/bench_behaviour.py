@@ -27,12 +27,12 @@ import time
 from pathlib import Path
 
 import genrl_lite  # noqa: F401
+from genrl_lite.benchmark import paper_score  # GenRL's scores in the paper (v1 Table 1), one table for both
 from genrl_lite.runtime import REPO_ROOT, atomic_path, data_dir, fast_mode, git_commit, repo_relative
 
 TARGETS = {"walker_stand": 0.8, "walker_walk": 0.5, "walker_run": 0.3, "cheetah_run": 0.4, "quadruped_stand": 0.6}
 """Issue 5's bar: normalized score with data, laptop preset, <= 15 min per policy on 2 cores."""
-PAPER = {"walker_stand": 1.01, "walker_walk": 0.95, "walker_run": 0.76, "cheetah_run": 0.74, "quadruped_stand": 0.98}
-"""GenRL's scores in the paper (v1 Table 1), GPU-days of training."""
+
 MODES = ("data", "datafree")
 DATA_FREE_RATIO = 0.8
 """Data-free should reach at least this fraction of the with-data score on the same task."""
@@ -95,7 +95,7 @@ def aggregate(grid, policies: Path) -> list[dict]:
                      "train_minutes_mean": None if wall is None else wall / 60,
                      "train_minutes_max": max((r["train_seconds"] / 60 for r in results), default=None),
                      "updates_mean": mean_stderr([r["train_updates"] for r in results])[0],
-                     "target": TARGETS.get(task) if mode == "data" else None, "paper": PAPER.get(task),
+                     "target": TARGETS.get(task) if mode == "data" else None, "paper": paper_score("genrl", task),
                      "policies": [repo_relative(policies / f"{task}-{mode}-s{r['seed']}") for r in results]})
     by_task = {(r["task"], r["mode"]): r for r in rows}
     for r in rows:
