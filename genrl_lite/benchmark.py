@@ -10,7 +10,8 @@ Read top to bottom, this module is the whole experimental design:
 3. **The other axes**: training data of the policy (:data:`DATA_ABLATION`, walker) and video
    prompts (:data:`VIDEO_PROMPTS`, a clip instead of words, one from another body).
 4. **Cells**: one (method, task, seed) = one policy = one folder with a ``result.json``.
-   :func:`run_cell` trains and evaluates one; a cell whose ``result.json`` exists is done.
+   ``genrl_lite.benchmark_run.run_cell`` trains and evaluates one; a cell whose ``result.json``
+   exists is done.
 5. **Aggregation** (:func:`aggregate`): mean ± standard error over seeds of each seed's mean
    normalized score, wall time per policy, and the command / commit / preset of every cell; then
    per domain (:func:`domain_rows`) and the cost of many policies (:func:`amortization`).
@@ -24,13 +25,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import time
 from pathlib import Path
 
 import numpy as np
 
-from genrl_lite.runtime import REPO_ROOT, atomic_path, git_commit
+from genrl_lite.runtime import REPO_ROOT, atomic_path
 
 # --- 1. the paper's numbers ------------------------------------------------------------------------
 
@@ -303,328 +302,6 @@ def suite_cells(seeds, suites=None) -> list[Cell]:
     return list(dict.fromkeys(cells))
 
 
-@dataclasses.dataclass
-class Settings:
-    """How cells are run: budgets, data, and where everything goes."""
-
-    preset: str = "laptop"
-    """Preset of the policies (behaviour / model-free / preparation)."""
-    results: Path = REPO_ROOT / "results"
-    """Root of the cells (``policies/``, ``benchmark/``) and of the preparation artifacts."""
-    data: Path = REPO_ROOT / "data"
-    """Dataset root (``<domain>/<subset>/*.npz``)."""
-    episodes: int = 10
-    """Evaluation episodes per policy."""
-    max_steps: int | None = None
-    """Cut evaluation episodes short (fast mode only: scores are then not comparable)."""
-    steps: int | None = None
-    """Updates per policy (None: the preset's)."""
-    minutes: float | None = None
-    """Minutes per policy (None: the preset's, 10 at laptop)."""
-    prep_steps: int | None = None
-    """Updates of the preparation stages (WM-CLIP heads, image connector; None: the preset's)."""
-    models: dict = dataclasses.field(default_factory=dict)
-    """Model per domain (default: the shipped ``data/models/<domain>``)."""
-    command: str = ""
-    """The command line that runs this benchmark (recorded in every cell)."""
-    fast: bool = False
-    """Fast mode: a smoke run whose numbers mean nothing (recorded in every cell)."""
-
-
-def fast_settings(results: Path) -> Settings:
-    """The fast mode: tiny presets, a handful of updates, one short episode, the sample data."""
-    return Settings(preset="tiny", results=Path(results), data=REPO_ROOT / "data" / "sample", episodes=1,
-                    max_steps=30, steps=3, minutes=None, prep_steps=3, fast=True)
-
-
-def prep_dir(settings: Settings, domain: str) -> Path:
-    """Where a domain's shared, amortized artifacts go (WM-CLIP heads, image connector)."""
-    return Path(settings.results) / "benchmark" / "prep" / f"{domain}-{settings.preset}"
-
-
-def _model_name(settings: Settings, domain: str) -> str:
-    return settings.models.get(domain, domain)
-
-
-class Context:
-    """Loaded once per run and shared by cells: the VLM, models, datasets (heavy to load)."""
-
-    def __init__(self, settings: Settings):
-        self.settings, self._cache = settings, {}
-
-    def get(self, key, make):
-        if key not in self._cache:
-            self._cache[key] = make()
-        return self._cache[key]
-
-    def vlm(self):
-        from genrl_lite.vlm import load_vlm
-
-        return self.get("vlm", load_vlm)
-
-    def bundle(self, domain: str):
-        from genrl_lite.pretrained import load_model
-
-        return self.get(("model", domain), lambda: load_model(_model_name(self.settings, domain)))
-
-    def data(self, domain: str, subsets=None, embeddings: bool = False):
-        from genrl_lite.data import EpisodeDataset
-
-        key = ("data", domain, tuple(subsets) if subsets else None)
-        ds = self.get(key, lambda: EpisodeDataset(self.settings.data, domain, subsets, verbose=False))
-        if embeddings and ds.embeds is None:
-            ds.attach_embeddings(self.vlm(), verbose=False)
-        return ds
-
-
-# --- preparation: artifacts trained once per domain, shared by every prompt ---------------------------
-
-
-class ImageEmbeddings:
-    """Single-frame VLM embeddings of a dataset's frames, computed when first sampled and cached.
-
-    Indexes like ``EpisodeDataset.embeds``: ``emb[i][t0:t1]`` -> (t1 - t0, E) float32 for episode i.
-    Lazy because ``vlm.embed_image`` runs the video tower on the frame repeated 8 times (as costly as
-    a clip), and short runs touch only a few windows.
-    """
-
-    def __init__(self, ds, vlm):
-        self.ds, self.vlm, self.cache = ds, vlm, {}
-
-    def __len__(self) -> int:
-        return len(self.ds.episodes)
-
-    def __getitem__(self, i: int) -> "_EpisodeImageEmbeddings":
-        return _EpisodeImageEmbeddings(self, int(i))
-
-
-class _EpisodeImageEmbeddings:
-    def __init__(self, parent: ImageEmbeddings, i: int):
-        self.parent, self.i = parent, i
-
-    def __getitem__(self, window: slice) -> np.ndarray:
-        p, obs = self.parent, self.parent.ds.episodes[self.i]["obs"]
-        ts = range(*window.indices(len(obs)))
-        todo = [t for t in ts if (self.i, t) not in p.cache]
-        if todo:
-            for t, e in zip(todo, p.vlm.embed_image(obs[todo]).numpy().astype(np.float32)):
-                p.cache[(self.i, t)] = e
-        return np.stack([p.cache[(self.i, t)] for t in ts])
-
-
-def prepare_wmclip(ctx: Context, domain: str, embedding: str):
-    """Train (or load) the domain's WM-CLIP head: latent features -> VLM embedding (video or image).
-
-    Trained on the posteriors of dataset windows (frozen world model), loss 1 - cosine
-    (:func:`genrl_lite.rewards.wmclip_loss`). Saved atomically under :func:`prep_dir`, with its wall
-    time (counted once per domain in the cost section).
-    """
-    import torch
-
-    from genrl_lite.rewards import WMCLIPHead, wmclip_loss
-    from genrl_lite.runtime import atomic_torch_save
-    from genrl_lite.world_model import batch_to_torch
-
-    s = ctx.settings
-    path = prep_dir(s, domain) / f"wmclip_{embedding}.pt"
-    bundle = ctx.bundle(domain)
-    units, layers, steps = {"tiny": (32, 1, 20), "laptop": (512, 2, 1500), "paper": (1024, 4, 20_000)}[s.preset]
-    steps = s.prep_steps or steps
-    head = WMCLIPHead(bundle.cfg.feat_dim, bundle.embed_dim, units=units, layers=layers).to(bundle.world_model.device)
-    if path.exists():
-        ckpt = torch.load(path, map_location=bundle.world_model.device, weights_only=False)
-        head.load_state_dict(ckpt["head"])
-        return head.eval()
-    ds = ctx.data(domain, embeddings=embedding == "video")
-    embeds = ds.embeds if embedding == "video" else ctx.get(("image_emb", domain), lambda: ImageEmbeddings(ds, ctx.vlm()))
-    wm, t0 = bundle.world_model, time.perf_counter()
-    opt = torch.optim.Adam(head.parameters(), lr=1e-3)
-    rng = np.random.default_rng(0)
-    torch.manual_seed(0)
-    losses = []
-    for _ in range(steps):
-        raw = _windows(ds, embeds, 8, 32, rng)
-        b = batch_to_torch(raw, wm.device)
-        with torch.no_grad():
-            posts, _ = wm.rssm.observe(wm.encode(wm.preprocess(b["obs"])), b["action"], b["is_first"])
-        loss = wmclip_loss(head, wm.rssm.feat(posts), b["embed"])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    info = {"seconds": round(time.perf_counter() - t0, 1), "steps": steps, "embedding": embedding, "units": units,
-            "layers": layers, "loss_first": float(np.mean(losses[:10])), "loss_last": float(np.mean(losses[-10:]))}
-    atomic_torch_save({"head": head.state_dict(), **info}, path)
-    with atomic_path(path.with_suffix(".json")) as tmp:     # the cost section reads this (the .pt is not shipped)
-        tmp.write_text(json.dumps(info, indent=1))
-    return head.eval()
-
-
-def _windows(ds, embeds, batch: int, length: int, rng) -> dict:
-    """``batch`` windows of ``length`` frames with their embeddings: obs (B, L, S, S, 3), action
-    (B, L, A), is_first (B, L), embed (B, L, E) (embeddings of any kind, one (T, E) per episode)."""
-    eligible = np.flatnonzero(ds.lengths >= length)
-    out = {k: [] for k in ("obs", "action", "is_first", "embed")}
-    for _ in range(batch):
-        i = eligible[rng.integers(len(eligible))]
-        t = rng.integers(0, ds.lengths[i] - length + 1)
-        for k in ("obs", "action", "is_first"):
-            out[k].append(ds.episodes[i][k][t:t + length])
-        out["embed"].append(np.asarray(embeds[i][t:t + length], dtype=np.float32))
-    return {k: np.stack(v) for k, v in out.items()}
-
-
-def prepare_image_connector(ctx: Context, domain: str):
-    """Train (or load) a connector + aligner on single-frame embeddings, on the frozen world model.
-
-    The "image-language instead of video-language" ablation: the same world model, the connector
-    learns from embeddings of one frame repeated (``vlm.embed_image``), which carry no motion.
-    Resumable (``genrl_lite.training.train_world_model`` with ``world_model_from``). Returns a
-    ModelBundle with the image connector and aligner.
-    """
-    import copy
-
-    from genrl_lite.training import load_checkpoint, train_world_model
-
-    s = ctx.settings
-    out = prep_dir(s, domain) / "image_connector"
-    bundle = ctx.bundle(domain)
-    shipped = REPO_ROOT / "data" / "models" / domain / "info.json"      # as many steps as the shipped connector
-    laptop = json.loads(shipped.read_text()).get("connector_steps", 2800) if shipped.exists() else 2800
-    steps = s.prep_steps or {"tiny": 20, "laptop": int(laptop), "paper": 50_000}[s.preset]
-    done = out / "checkpoint.pt"
-    if not (done.exists() and load_checkpoint(out).step >= steps):
-        ds = ctx.data(domain)
-        img = copy.copy(ds)
-        img.embeds = ctx.get(("image_emb", domain), lambda: ImageEmbeddings(ds, ctx.vlm()))
-        t0 = time.perf_counter()
-        train_world_model(bundle.cfg, img, steps, out, world_model_from=bundle.path, show_progress=False,
-                          device=bundle.world_model.device)
-        with atomic_path(out.parent / "image_connector.json") as tmp:
-            tmp.write_text(json.dumps({"seconds": round(time.perf_counter() - t0, 1), "steps": steps}, indent=1))
-    return load_checkpoint(out, device=bundle.world_model.device)
-
-
-# --- running one cell ----------------------------------------------------------------------------------
-
-
-def cell_prompt(ctx: Context, cell: Cell):
-    """The prompt of a cell: the task's text, or a clip's VLM embedding (E,) for ``video_*`` cells."""
-    from genrl_lite.tasks import get_task
-
-    if cell.method.startswith("video_"):
-        entry = VIDEO_PROMPTS[cell.method[6:]]
-        clip, where = video_prompt_clip(entry, ctx.settings.data)
-        where["episode"] = rel(where["episode"])
-        return ctx.vlm().embed_video(clip[None])[0], {"video_prompt": dataclasses.asdict(entry), **where}
-    return get_task(cell.task).prompt, {}
-
-
-def run_cell(ctx: Context, cell: Cell, show_progress: bool = False) -> dict:
-    """Train one policy and evaluate it; write ``result.json`` into the cell's folder; return it.
-
-    Resumes from the folder's checkpoint if a previous call was killed.
-    """
-    from genrl_lite.behaviour import evaluate_behaviour, train_behaviour
-    from genrl_lite.tasks import get_task
-
-    s, method = ctx.settings, cell.base
-    task = get_task(cell.task)
-    out = cell.path(s.results)
-    out.mkdir(parents=True, exist_ok=True)
-    prompt, extra = cell_prompt(ctx, cell)
-    overrides = {"seed": cell.seed, **(LAPTOP_OVERRIDES if s.preset == "laptop" else {})}
-    if s.minutes is not None:
-        overrides["minutes"] = s.minutes
-    if s.steps is not None:
-        overrides["steps"] = s.steps
-    record = {"command": s.command, "commit": git_commit(), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-              "machine": f"{os.cpu_count()} cores, torch threads {__import__('torch').get_num_threads()}",
-              "fast_mode": s.fast, "benchmark_method": cell.method, "task": task.key, "seed": cell.seed,
-              "preset": s.preset, "prompt": prompt if isinstance(prompt, str) else "(video clip)", **extra}
-    if method.learner == "model_free":
-        record.update(_run_model_free(ctx, cell, prompt, out, show_progress))
-    else:
-        bundle = ctx.bundle(task.domain)
-        cfg = method.behaviour_config(s.preset, **overrides)
-        subsets = DATA_ABLATION[cell.method[5:]] if cell.method.startswith("data_") else None
-        data = None if cfg.data_free else ctx.data(task.domain, subsets)
-        reward = None
-        if method.embedding == "image" and method.reward == "genrl":
-            bundle = ctx.get(("image_bundle", task.domain), lambda: prepare_image_connector(ctx, task.domain))
-        elif method.reward != "genrl":
-            reward = make_reward(ctx, method, task.domain, prompt, cfg)
-        vlm = ctx.vlm() if isinstance(prompt, str) else None
-        res = train_behaviour(bundle, prompt, cfg, data=data, out_dir=out, vlm=vlm, task=task.key,
-                              show_progress=show_progress, reward_fn=reward)
-        ev = evaluate_behaviour(bundle, res, task.key, episodes=s.episodes, seed=cell.seed, max_steps=s.max_steps,
-                                show_progress=show_progress)
-        tail = max(1, len(res.metrics["step"]) // 10)
-        record.update({"mode": "data-free" if cfg.data_free else "data", "config": dataclasses.asdict(cfg),
-                       "model": rel(bundle.path), "model_step": bundle.step, "model_preset": bundle.preset,
-                       "data": None if cfg.data_free else {"root": rel(s.data), "subsets": subsets},
-                       "reward": method.reward, "embedding": method.embedding, "train_updates": res.steps,
-                       "train_seconds": round(float(res.metrics["elapsed_s"][-1]), 1),
-                       "stopped_by": "steps" if res.steps >= cfg.steps else "minutes",
-                       "final_reward_mean": float(np.mean(res.metrics["reward_mean"][-tail:]))})
-        record.update(_eval_fields(ev, s))
-    with atomic_path(out / "result.json") as tmp:
-        tmp.write_text(json.dumps(record, indent=1))
-    return record
-
-
-def make_reward(ctx: Context, method: Method, domain: str, prompt, cfg):
-    """The reward object of a non-GenRL method (``reward_fn`` for ``train_behaviour``)."""
-    from genrl_lite.rewards import GenRLReward, WMCLIPReward
-
-    bundle = ctx.bundle(domain)
-    vlm = ctx.vlm() if isinstance(prompt, str) else None
-    if method.reward == "genrl_no_aligner":
-        return GenRLReward(bundle.world_model, bundle.connector, None, prompt, vlm=vlm, window=cfg.window,
-                           sim=cfg.similarity, embed_dim=bundle.embed_dim, features=cfg.features)
-    if method.reward == "wmclip":
-        head = ctx.get(("wmclip", domain, method.embedding), lambda: prepare_wmclip(ctx, domain, method.embedding))
-        return WMCLIPReward(head, bundle.world_model.rssm, prompt, vlm=vlm, embed_dim=bundle.embed_dim)
-    raise ValueError(f"method {method.name!r} has unknown reward {method.reward!r}; valid: genrl, "
-                     "genrl_no_aligner, wmclip")
-
-
-def _eval_fields(ev: dict, s: Settings) -> dict:
-    return {"eval_episodes": s.episodes, "eval_max_steps": s.max_steps, "eval_seconds": round(ev["seconds"], 1),
-            "returns": [round(float(r), 2) for r in ev["returns"]], "return_mean": ev["return_mean"],
-            "return_stderr": ev["return_stderr"],
-            "normalized": None if ev["normalized"] is None else [round(float(x), 4) for x in ev["normalized"]],
-            "normalized_mean": ev["normalized_mean"], "normalized_stderr": ev["normalized_stderr"]}
-
-
-def _run_model_free(ctx: Context, cell: Cell, prompt, out: Path, show_progress: bool) -> dict:
-    from genrl_lite.model_free import (ModelFreeConfig, Transitions, evaluate_model_free, train_model_free,
-                                       vlm_rewards)
-    from genrl_lite.rewards import prompt_embedding
-    from genrl_lite.tasks import get_task
-
-    s = ctx.settings
-    domain = get_task(cell.task).domain
-    overrides = {"seed": cell.seed, "reward": cell.base.embedding}
-    if s.minutes is not None:
-        overrides["minutes"] = s.minutes
-    if s.steps is not None:
-        overrides["steps"] = s.steps
-    cfg = ModelFreeConfig.preset(s.preset, **overrides)
-    ds = ctx.data(domain, embeddings=cfg.reward == "video")
-    e = prompt_embedding(prompt, ctx.vlm())
-    rewards = vlm_rewards(ds.episodes, e, ctx.vlm(), mode=cfg.reward, embeds=ds.embeds)
-    res = train_model_free(Transitions(ds.episodes, rewards, cfg.frame_stack), cfg, out, show_progress=show_progress,
-                           info={"prompt": prompt if isinstance(prompt, str) else "(video clip)"})
-    ev = evaluate_model_free(res.agent, cell.task, episodes=s.episodes, seed=cell.seed, max_steps=s.max_steps,
-                             show_progress=show_progress)
-    return {"mode": "model-free", "config": dataclasses.asdict(cfg), "data": {"root": rel(s.data), "subsets": None},
-            "reward": f"vlm_cosine_{cfg.reward}", "train_updates": res.steps, "train_seconds": round(res.seconds, 1),
-            "stopped_by": "steps" if res.steps >= cfg.steps else "minutes",
-            "final_reward_mean": float(np.nanmean(res.metrics["reward_mean"][-5:])) if len(res.metrics) else None,
-            **_eval_fields(ev, s)}
-
-
 # --- 5. aggregation -----------------------------------------------------------------------------------
 
 
@@ -761,6 +438,8 @@ README_TABLES = {
 }
 """The README's benchmark tables as (methods, tasks, methods with a "paper" line): the headline
 table, and walker's ablations, data subsets and video prompts. Columns where nothing ran are left out."""
+GENERALIZATION_METHODS = ("genrl", "genrl_datafree")
+"""The columns of the README's generalization table (a row per custom task, see :func:`task_table`)."""
 
 
 def method_label(method: str) -> str:
@@ -805,10 +484,32 @@ def markdown_table(rows, methods, tasks, paper_methods=()) -> str:
     return "".join(lines)
 
 
+def task_table(rows, methods, tasks) -> str:
+    """The transposed table, for many tasks and few methods: a line per task that has at least one
+    result among ``methods`` (its prompt next to it), a column per method."""
+    from genrl_lite.tasks import get_task
+
+    table = {(r["method"], r["task"]): r for r in rows}
+    done = [t for t in tasks if any(format_score(table.get((m, t))) not in ("not run", "–") for m in methods)]
+    if not done:
+        return "(no results yet)\n"
+    lines = ["| task | prompt | " + " | ".join(method_label(m) for m in methods) + " |\n",
+             "|---" * (len(methods) + 2) + "|\n"]
+    for t in done:
+        lines.append(f"| {t.replace('_', ' ')} | {get_task(t).prompt} | "
+                     + " | ".join(format_score(table.get((m, t))) for m in methods) + " |\n")
+    return "".join(lines)
+
+
 def readme_tables(record: dict) -> dict[str, str]:
-    """Every :data:`README_TABLES` table of a benchmark JSON record, by name."""
-    return {name: markdown_table(record["rows"], methods, tasks, paper)
-            for name, (methods, tasks, paper) in README_TABLES.items()}
+    """Every :data:`README_TABLES` table of a benchmark JSON record, by name, and the generalization
+    table (:data:`GENERALIZATION_METHODS` on the custom tasks)."""
+    from genrl_lite.tasks import list_tasks
+
+    tables = {name: markdown_table(record["rows"], methods, tasks, paper)
+              for name, (methods, tasks, paper) in README_TABLES.items()}
+    tables["generalization"] = task_table(record["rows"], GENERALIZATION_METHODS, list_tasks(kind="custom"))
+    return tables
 
 
 def update_readme(path, tables: dict[str, str]) -> bool:

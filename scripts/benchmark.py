@@ -34,6 +34,7 @@ from pathlib import Path
 
 import genrl_lite  # noqa: F401  (MUJOCO_GL and the import-order guard, before dm_control)
 from genrl_lite import benchmark as bm
+from genrl_lite import benchmark_run as br
 from genrl_lite.runtime import REPO_ROOT, atomic_path, data_dir, fast_mode, git_commit
 
 FAST_METHODS = list(bm.METHODS) + ["data_expl", "video_walker_walk_from_stickman"]
@@ -208,15 +209,11 @@ def run_speed(results: Path) -> None:
 
 
 def print_table(rows) -> None:
-    def fmt(m, s):
-        return "not run" if m is None else f"{m:.2f} ± {s:.2f}" if s is not None else f"{m:.2f}"
-
-    print(f"\n{'method':32} {'task':18} {'seeds':>5} {'normalized':>13} {'paper':>6} {'min/policy':>10}")
+    print(f"\n{'method':32} {'task':22} {'normalized (seeds)':>19} {'paper':>6} {'min/policy':>10}")
     for r in rows:
         paper = "" if r["paper"] is None else f"{r['paper']:.2f}"
         wall = "-" if r["train_seconds_mean"] is None else f"{r['train_seconds_mean'] / 60:.1f}"
-        print(f"{r['method']:32} {r['task']:18} {len(r['seeds']):>5} "
-              f"{fmt(r['normalized_mean'], r['normalized_stderr']):>13} {paper:>6} {wall:>10}")
+        print(f"{r['method']:32} {r['task']:22} {bm.format_score(r):>19} {paper:>6} {wall:>10}")
 
 
 def main(argv=None) -> dict | None:
@@ -225,7 +222,7 @@ def main(argv=None) -> dict | None:
     results, out = default_paths(args, fast)
     if args.speed:
         return run_speed(REPO_ROOT / "results")
-    settings = bm.fast_settings(results) if fast else bm.Settings(results=results, data=Path(data_dir()))
+    settings = br.fast_settings(results) if fast else br.Settings(results=results, data=Path(data_dir()))
     settings.command = command_line(argv)
     settings.models = dict(item.split("=", 1) for item in args.model)
     for field in ("preset", "episodes", "minutes", "steps"):
@@ -261,12 +258,12 @@ def main(argv=None) -> dict | None:
     t_start = time.perf_counter()
     errors = {}
     if not args.aggregate_only:
-        ctx = bm.Context(settings)
+        ctx = br.Context(settings)
         for i, cell in enumerate(todo):
             t0 = time.perf_counter()
             print(f"[{i + 1}/{len(todo)}] {cell.method} {cell.task} seed {cell.seed} -> {cell.path(results)}", flush=True)
             try:
-                r = bm.run_cell(ctx, cell)
+                r = br.run_cell(ctx, cell)
                 norm = r.get("normalized_mean")
                 print(f"    normalized {norm if norm is None else round(norm, 3)}, "
                       f"{time.perf_counter() - t0:.0f} s", flush=True)

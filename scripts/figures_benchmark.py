@@ -4,7 +4,8 @@
 
 benchmark_tasks.png (the headline methods per task, the paper's numbers as black ticks),
 benchmark_domains.png (the same per domain), benchmark_ablations.png (aligner, alignment window,
-image embedding, training data, video prompts; walker), benchmark_amortization.png (total time vs
+image embedding, training data, video prompts; walker), benchmark_generalization.png (the custom
+tasks that have a result), benchmark_amortization.png (total time vs
 number of policies: measured here when both GenRL and TD3+BC-V policy times exist, and the paper's).
 Cells not run are drawn as "not run", never as a number. Fast-mode results are never plotted here.
 """
@@ -59,6 +60,16 @@ def figures(record: dict) -> dict:
                             title="video vs text prompts", ax=axes[0, 2])
     fig.tight_layout()
     out["benchmark_ablations.png"] = fig
+    from genrl_lite.tasks import list_tasks
+
+    custom = [t for t in list_tasks(kind="custom")
+              if any(r["task"] == t and r["normalized_mean"] is not None for r in rows)]
+    if custom:                                                  # only once a custom task has a result
+        fig, axes = plotting.new_figure(width=max(5.0, 1.0 * len(custom)), height=3.6)
+        s, p = bm.bar_series(rows, list(bm.GENERALIZATION_METHODS), custom)
+        plotting.benchmark_bars([t.replace("_", " ") for t in custom], s, p, ax=axes[0, 0],
+                                title="generalization: tasks not in the data (mean ± s.e. over seeds)")
+        out["benchmark_generalization.png"] = fig
     am = (record.get("cost") or {}).get("amortization")
     if am:
         out["benchmark_amortization.png"] = plotting.amortization_curve(

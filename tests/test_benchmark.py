@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 import genrl_lite  # noqa: F401
 from genrl_lite import benchmark as bm
+from genrl_lite import benchmark_run as br
 from genrl_lite.rewards import GenRLReward, WMCLIPReward
 from genrl_lite.runtime import REPO_ROOT
 from genrl_lite.tasks import UnknownNameError
@@ -78,6 +79,19 @@ def test_markdown_table_shows_what_ran_and_never_fills_gaps(tmp_path):
     assert lines[5] == "| video prompt: a walker stand clip | not run | – |"             # no such cell
     assert lines[6] == "| GenRL (paper) | 1.01 | 0.95 |" and len(lines) == 7
     assert bm.markdown_table(rows, ["td3bc_video"], ["walker_stand"]) == "(no results yet)\n"
+
+
+def test_task_table_has_a_line_per_task_that_ran(tmp_path):
+    cells = bm.plan(["genrl", "genrl_datafree"], ["walker_lying_down", "walker_flipping", "cheetah_standing"], [0])
+    write_result(tmp_path, bm.Cell("genrl", "walker_flipping", 0), 0.25)
+    write_result(tmp_path, bm.Cell("genrl_datafree", "cheetah_standing", 0), -0.5)
+    lines = bm.task_table(bm.aggregate(cells, tmp_path), ["genrl", "genrl_datafree"],
+                          ["walker_lying_down", "walker_flipping", "cheetah_standing"]).splitlines()
+    assert lines[0] == "| task | prompt | GenRL | GenRL data-free |"
+    assert lines[2] == "| walker flipping | doing backflips | 0.25 (1) | not run |"      # lying down: nothing ran
+    assert lines[3].startswith("| cheetah standing | ") and lines[3].endswith(" | not run | -0.50 (1) |")
+    assert len(lines) == 4
+    assert bm.task_table([], ["genrl"], ["walker_flipping"]) == "(no results yet)\n"
 
 
 def test_update_readme_rewrites_only_the_marked_blocks(tmp_path):
@@ -167,7 +181,7 @@ def test_second_run_skips_done_cells(tmp_path, monkeypatch, load_script):
                      preset=ctx.settings.preset)
         return {"normalized_mean": 0.1}
 
-    monkeypatch.setattr(script.bm, "run_cell", fake_run_cell)
+    monkeypatch.setattr(script.br, "run_cell", fake_run_cell)
     monkeypatch.setenv("GENRL_LITE_FAST", "0")            # the tests run in fast mode; this is the full command
     args = ["--methods", "genrl", "align_b1", "--tasks", "walker_stand", "--seeds", "0", "1",
             "--results", str(tmp_path), "--out", str(tmp_path / "bench.json"), "--preset", "laptop"]
@@ -192,7 +206,7 @@ def test_fast_mode_never_writes_the_laptop_results(monkeypatch, tmp_path, load_s
     cells = script.make_cells(args, fast=True)
     assert {c.task for c in cells} <= {"walker_stand", "walker_walk"} and {c.seed for c in cells} == {0}
     assert {c.method for c in cells} >= set(bm.METHODS)
-    s = bm.fast_settings(tmp_path)
+    s = br.fast_settings(tmp_path)
     assert s.preset == "tiny" and s.episodes == 1 and s.steps <= 5 and s.fast
     results, out = script.default_paths(args, fast=True)
     assert out.name == "benchmark_fast.json" and "build" in results.parts
@@ -234,9 +248,9 @@ def tiny_context(tmp_path_factory):
     bundle = train_world_model(cfg, data, 5, tmp_path_factory.mktemp("wm"), show_progress=False)
     for m in (bundle.world_model, bundle.connector, bundle.aligner):
         m.eval()
-    settings = bm.fast_settings(tmp_path_factory.mktemp("results"))
+    settings = br.fast_settings(tmp_path_factory.mktemp("results"))
     settings.steps, settings.max_steps, settings.prep_steps = 2, 5, 2
-    ctx = bm.Context(settings)
+    ctx = br.Context(settings)
     ctx._cache.update({"vlm": FakeVLM(), ("model", "walker"): bundle, ("data", "walker", None): data})
     return ctx
 
@@ -247,19 +261,19 @@ def test_reward_entries_build_the_reward_they_claim(tiny_context):
     prompt = FakeVLM().embed_text(["standing up straight"])[0]
     plain = GenRLReward(ctx.bundle("walker").world_model, ctx.bundle("walker").connector, ctx.bundle("walker").aligner,
                         prompt, window=cfg.window)
-    no_al = bm.make_reward(ctx, bm.METHODS["genrl_no_aligner"], "walker", prompt, cfg)
+    no_al = br.make_reward(ctx, bm.METHODS["genrl_no_aligner"], "walker", prompt, cfg)
     assert isinstance(no_al, GenRLReward) and no_al.aligner is None
     assert not torch.allclose(plain.target(6)[1], no_al.target(6)[1])       # the aligner changes the target
-    wm_clip = bm.make_reward(ctx, bm.METHODS["wmclip_video"], "walker", prompt, cfg)
+    wm_clip = br.make_reward(ctx, bm.METHODS["wmclip_video"], "walker", prompt, cfg)
     assert isinstance(wm_clip, WMCLIPReward)
-    assert (bm.prep_dir(ctx.settings, "walker") / "wmclip_video.pt").exists()
+    assert (br.prep_dir(ctx.settings, "walker") / "wmclip_video.pt").exists()
     with pytest.raises(ValueError, match="valid: genrl"):
-        bm.make_reward(ctx, bm.Method("x", "x", "x", reward="oops"), "walker", prompt, cfg)
+        br.make_reward(ctx, bm.Method("x", "x", "x", reward="oops"), "walker", prompt, cfg)
 
 
 def test_image_embeddings_are_computed_lazily_per_frame(tiny_context):
     ds, vlm = tiny_context.data("walker"), FakeVLM()
-    emb = bm.ImageEmbeddings(ds, vlm)
+    emb = br.ImageEmbeddings(ds, vlm)
     got = emb[1][2:5]
     np.testing.assert_allclose(got, vlm.embed_image(ds.episodes[1]["obs"][2:5]).numpy())
     assert len(emb.cache) == 3 and len(emb) == len(ds.episodes)
@@ -273,7 +287,7 @@ def test_cells_run_end_to_end_and_record_what_made_them(tiny_context, method):
     ctx = tiny_context
     task = bm.VIDEO_PROMPTS[method[6:]].task if method.startswith("video_") else "walker_stand"
     cell = bm.Cell(method, task, 0)
-    r = bm.run_cell(ctx, cell)
+    r = br.run_cell(ctx, cell)
     saved = json.loads((cell.path(ctx.settings.results) / "result.json").read_text())
     assert saved == json.loads(json.dumps(r))
     assert saved["fast_mode"] and saved["preset"] == "tiny" and saved["eval_episodes"] == 1
@@ -308,7 +322,14 @@ def test_plots_mark_cells_not_run_and_figures_come_from_the_json(tmp_path, monke
     fb = load_script("figures_benchmark")
     figs = fb.figures({"rows": rows, "cost": {"amortization": None}})
     assert set(figs) == {"benchmark_tasks.png", "benchmark_domains.png", "benchmark_ablations.png",
-                         "benchmark_amortization.png"}
+                         "benchmark_amortization.png"}                  # no custom task ran: no such figure
+    for f in figs.values():
+        plotting.close(f)
+    write_result(tmp_path, bm.Cell("genrl", "walker_one_foot", 0), 0.2)
+    rows = bm.aggregate(bm.plan(["genrl", "genrl_datafree"], ["walker_stand", "walker_one_foot"], [0]), tmp_path)
+    figs = fb.figures({"rows": rows, "cost": {"amortization": None}})
+    assert "benchmark_generalization.png" in figs
+    assert [round(b.get_height(), 3) for b in figs["benchmark_generalization.png"].axes[0].patches] == [0.2, 0.0]
     for f in figs.values():
         plotting.close(f)
     (tmp_path / "fast.json").write_text(json.dumps({"fast_mode": True, "rows": rows}))
