@@ -60,7 +60,7 @@ data: $(STAMP)
 
 # The shipped world models + connectors + aligners (needs `make data` first; ~70-80 min per domain
 # on one core: run domains side by side on a 2-core machine with `make -j2 models`).
-MODEL_DOMAINS := walker cheetah quadruped
+MODEL_DOMAINS := walker cheetah quadruped stickman
 models: $(addprefix model-,$(MODEL_DOMAINS))
 model-%: $(STAMP)
 	$(PY) scripts/train_models.py --domain $* --wm-minutes 60 --conn-minutes 20 --threads 1

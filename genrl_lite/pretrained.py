@@ -19,7 +19,7 @@ from genrl_lite.runtime import REPO_ROOT, atomic_torch_save
 from genrl_lite.training import CheckpointError, ModelBundle, _read, load_checkpoint
 
 MODEL_FILE = "model.pt"
-SHIPPED_DOMAINS = ("walker", "cheetah", "quadruped")
+SHIPPED_DOMAINS = ("walker", "cheetah", "quadruped", "stickman")
 """Domains with a shipped laptop-preset model (see data/models/README.md)."""
 
 

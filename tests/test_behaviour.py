@@ -318,8 +318,9 @@ def test_bad_inputs_fail_clearly(model_and_data, tmp_path):
     other = bh_mod.ActorCritic(bundle.cfg.feat_dim, 12, tiny_cfg().actor_critic_config())
     with pytest.raises(ValueError, match="12-d actions"):
         evaluate_behaviour(bundle, other, "walker_stand", episodes=1)
-    with pytest.raises(CheckpointError, match="no shipped model named 'stickman'"):
-        train_behaviour("stickman", prompt_embedding(), tiny_cfg(), data=data)
+    with pytest.raises(CheckpointError, match="no shipped model named 'humanoid'; shipped: walker, cheetah, "
+                                              "quadruped, stickman"):
+        train_behaviour("humanoid", prompt_embedding(), tiny_cfg(), data=data)
     with pytest.raises(FileNotFoundError, match="no actor-critic checkpoint"):
         load_policy(tmp_path)
 
