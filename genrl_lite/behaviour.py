@@ -13,8 +13,9 @@ This is GenRL's second stage (``../shared/GENRL_REFERENCE.md`` §5-7, §10) in o
 4. **Evaluation.** The policy acts in the real task from pixels: every frame goes through the world
    model's filter (``obs_step``: the posterior of the frame and the deterministic state carried
    from the previous step and action), the actor's mean action is applied. Only here does the true
-   task reward appear, to score the behaviour (normalized: 0 random, 1 expert).
-   :func:`imagine_rollout` decodes what the policy *dreams* from the same start, to show beside it.
+   task reward appear, to score the behaviour (normalized: 0 random, 1 expert). That step has its
+   own module, :mod:`genrl_lite.evaluation` (``evaluate_behaviour``, and ``imagine_rollout``, which
+   decodes what the policy *dreams* from the same start, to show beside it).
 
 Shapes:
     B   sequences of start states (dataset windows)
@@ -23,7 +24,6 @@ Shapes:
     A   action size
     F   actor/critic features ``rssm.feat(s)``, G*C + D
     E   VLM embedding size
-    T   agent steps of a real episode (500 with action repeat 2)
     S   frame side in pixels (64)
 
 Files in ``out_dir`` (all written atomically): ``policy.pt`` (:meth:`ActorCritic.save`, every
@@ -39,7 +39,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 import time
 from pathlib import Path
 
@@ -420,125 +419,3 @@ def load_policy(path, device=None) -> ActorCritic:
     """A trained policy from ``out_dir`` (or its ``policy.pt``): an :class:`ActorCritic`, eval-ready."""
     path = Path(path)
     return ActorCritic.load(path / POLICY_NAME if path.is_dir() else path, map_location=device or "cpu")
-
-
-# --- evaluation in the real environment ----------------------------------------------------------
-
-
-def _policy_fn(actor, bundle: ModelBundle):
-    """Mean action from features: accepts a BehaviourResult, ActorCritic, Actor or a callable."""
-    actor = getattr(actor, "actor_critic", actor)
-    net = actor.actor if isinstance(actor, ActorCritic) else actor
-    if isinstance(net, Actor):
-        if net.action_dim != bundle.action_dim:
-            raise ValueError(f"the policy outputs {net.action_dim}-d actions but the model has "
-                             f"{bundle.action_dim}-d actions: it was trained on another domain's model")
-        return net.mode
-    if callable(net):
-        return net
-    raise TypeError(f"actor must be an ActorCritic, Actor, BehaviourResult or a function feat -> action, "
-                    f"got {type(actor).__name__}")
-
-
-@torch.no_grad()
-def evaluate_behaviour(bundle, actor, task_key: str, episodes: int = 10, seed: int = 0, record: bool | int = False,
-                       max_steps: int | None = None, show_progress: bool = True) -> dict:
-    """Run the policy in the real task from pixels, and score it with the true reward.
-
-    Each step: frame (S, S, 3) -> ``wm.encode`` -> ``rssm.obs_step(state, previous action, embed,
-    is_first)`` (mode latents, so evaluation is deterministic given the env seed) -> features (1, F)
-    -> the actor's mean action (A,) -> ``env.step``. The action that led to a frame is the one fed
-    with it, as in the data.
-
-    Args:
-        bundle: the world model the policy was trained in (a ``ModelBundle``, name or path).
-        actor: a ``BehaviourResult``, ``ActorCritic``, ``Actor``, or a function feat (1, F) -> (1, A).
-        task_key: e.g. ``"walker_stand"`` (unknown names raise ``UnknownNameError``).
-        episodes: episodes to run; ``seed`` seeds the environment.
-        record: keep frames: True for every episode, an int for the first that many.
-        max_steps: cut episodes short (tests; scores are then not comparable to the references).
-
-    Returns a dict: ``returns`` (episodes,) true returns, ``normalized`` (episodes,) scores
-    (None without a reference), their ``*_mean`` and ``*_stderr`` (standard error; None for one
-    episode), ``steps`` per episode, ``seconds``, ``task``, and when recording ``frames`` (list of
-    (T+1, S, S, 3) uint8 arrays, the first being the reset frame) and ``actions`` (list of (T, A)).
-    """
-    from genrl_lite.envs import PixelEnv
-    from genrl_lite.tasks import get_task, normalized_score
-
-    task = get_task(task_key)
-    if episodes < 1:
-        raise ValueError(f"episodes must be >= 1, got {episodes}")
-    bundle = _as_bundle(bundle)
-    policy = _policy_fn(actor, bundle)
-    env = PixelEnv(task.key, seed=seed)
-    if env.action_dim != bundle.action_dim:
-        raise ValueError(f"task {task.key!r} ({task.domain}) has {env.action_dim}-d actions but the model has "
-                         f"{bundle.action_dim}-d actions: use the {task.domain} model and a policy trained in it")
-    wm, rssm = bundle.world_model, bundle.world_model.rssm
-    n_record = episodes if record is True else int(record)
-    returns, lengths, videos, taken = [], [], [], []
-    t0 = time.perf_counter()
-    quiet = {} if show_progress and episodes > 1 else {"disable": True}
-    for ep in progress(range(episodes), desc=f"evaluating {task.key}", **quiet):
-        step = env.reset()
-        state = rssm.initial(1)
-        action = torch.zeros(1, bundle.action_dim, device=wm.device)
-        total, frames, actions, t = 0.0, [step.obs], [], 0
-        while not step.is_last and (max_steps is None or t < max_steps):
-            obs = torch.as_tensor(step.obs, device=wm.device)[None]
-            first = torch.tensor([step.is_first], device=wm.device)
-            state, _ = rssm.obs_step(state, action, wm.encode(wm.preprocess(obs)), first, sample=False)
-            action = policy(rssm.feat(state)).reshape(1, -1)
-            step = env.step(action[0].cpu().numpy())
-            total += step.reward
-            t += 1
-            if ep < n_record:
-                frames.append(step.obs)
-                actions.append(action[0].cpu().numpy())
-        returns.append(total)
-        lengths.append(t)
-        if ep < n_record:
-            videos.append(np.stack(frames))
-            taken.append(np.stack(actions))
-    returns = np.array(returns)
-    normalized = np.array([normalized_score(task, r) for r in returns]) if task.reference is not None else None
-
-    def stderr(x):
-        return float(x.std(ddof=1) / math.sqrt(len(x))) if x is not None and len(x) > 1 else None
-
-    out = {"task": task.key, "episodes": episodes, "returns": returns, "return_mean": float(returns.mean()),
-           "return_stderr": stderr(returns), "normalized": normalized,
-           "normalized_mean": float(normalized.mean()) if normalized is not None else None,
-           "normalized_stderr": stderr(normalized), "steps": lengths, "seconds": time.perf_counter() - t0}
-    if n_record:
-        out["frames"], out["actions"] = videos, taken
-    return out
-
-
-@torch.no_grad()
-def imagine_rollout(bundle, actor, frames, actions, context: int = 5, horizon: int = 15) -> np.ndarray:
-    """What the policy *imagines* from a real start, to show next to what it really did.
-
-    ``frames`` (T, S, S, 3) uint8 and ``actions`` (T-1, A) of a real episode (``actions[t]`` taken
-    after ``frames[t]``; e.g. ``evaluate_behaviour(..., record=1)``'s ``frames[0]``, ``actions[0]``).
-    The world model filters the first ``context`` frames, then the policy acts for ``horizon`` steps
-    in imagination (mode latents, mean actions). Returns decoded frames (context + horizon, S, S, 3)
-    float in [0, 1]: posterior reconstructions, then the dream; compare with ``frames[:context + horizon]``.
-    """
-    bundle = _as_bundle(bundle)
-    policy = _policy_fn(actor, bundle)
-    wm, rssm = bundle.world_model, bundle.world_model.rssm
-    frames, actions = torch.as_tensor(np.asarray(frames)), torch.as_tensor(np.asarray(actions)).float()
-    assert frames.ndim == 4 and actions.ndim == 2 and len(actions) >= context - 1 >= 0, (
-        f"frames must be (T, S, S, 3) and actions (T-1, A) with T >= context = {context}, got "
-        f"{tuple(frames.shape)} and {tuple(actions.shape)}")
-    obs = frames[:context].to(wm.device)[None]
-    prev = torch.cat([torch.zeros(1, actions.shape[1]), actions[:context - 1]])[None].to(wm.device)
-    first = torch.zeros(1, context, dtype=torch.bool, device=wm.device)
-    first[0, 0] = True
-    posts, _ = rssm.observe(wm.encode(wm.preprocess(obs)), prev, first, sample=False)
-    start = {k: v[:, -1] for k, v in posts.items()}
-    dream = rssm.imagine(start, lambda f: policy(f).reshape(len(f), -1), horizon, sample=False)
-    stoch = torch.cat([rssm.stoch_flat(posts)[0], rssm.stoch_flat(dream)[1:, 0]])
-    return wm.decode(stoch).cpu().numpy()

@@ -141,12 +141,12 @@ def prepare_wmclip(ctx: Context, domain: str, embedding: str):
     """Train (or load) the domain's WM-CLIP head: latent features -> VLM embedding (video or image).
 
     Trained on the posteriors of dataset windows (frozen world model), loss 1 - cosine
-    (:func:`genrl_lite.rewards.wmclip_loss`). Saved atomically under :func:`prep_dir`, with its wall
+    (:func:`genrl_lite.baseline_rewards.wmclip_loss`). Saved atomically under :func:`prep_dir`, with its wall
     time (counted once per domain in the cost section).
     """
     import torch
 
-    from genrl_lite.rewards import WMCLIPHead, wmclip_loss
+    from genrl_lite.baseline_rewards import WMCLIPHead, wmclip_loss
     from genrl_lite.runtime import atomic_torch_save
     from genrl_lite.world_model import batch_to_torch
 
@@ -250,7 +250,8 @@ def run_cell(ctx: Context, cell: Cell, show_progress: bool = False) -> dict:
 
     Resumes from the folder's checkpoint if a previous call was killed.
     """
-    from genrl_lite.behaviour import evaluate_behaviour, train_behaviour
+    from genrl_lite.behaviour import train_behaviour
+    from genrl_lite.evaluation import evaluate_behaviour
     from genrl_lite.tasks import get_task
 
     s, method = ctx.settings, cell.base
@@ -300,7 +301,8 @@ def run_cell(ctx: Context, cell: Cell, show_progress: bool = False) -> dict:
 
 def make_reward(ctx: Context, method: Method, domain: str, prompt, cfg):
     """The reward object of a non-GenRL method (``reward_fn`` for ``train_behaviour``)."""
-    from genrl_lite.rewards import GenRLReward, WMCLIPReward
+    from genrl_lite.baseline_rewards import WMCLIPReward
+    from genrl_lite.rewards import GenRLReward
 
     bundle = ctx.bundle(domain)
     vlm = ctx.vlm() if isinstance(prompt, str) else None

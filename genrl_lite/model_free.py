@@ -438,7 +438,7 @@ def evaluate_model_free(agent: TD3BC, task_key: str, episodes: int = 10, seed: i
 
     Returns ``returns`` (episodes,), ``normalized`` (episodes,) or None without a reference, their
     ``*_mean`` and ``*_stderr`` (None for one episode), ``steps`` per episode and ``seconds``, like
-    :func:`genrl_lite.behaviour.evaluate_behaviour`.
+    :func:`genrl_lite.evaluation.evaluate_behaviour`.
     """
     from genrl_lite.envs import PixelEnv
     from genrl_lite.tasks import get_task, normalized_score

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import io
+import textwrap
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -101,12 +102,29 @@ def frame_grid(frames, titles: Sequence[str] | None = None, ncols: int = 8, size
     return fig
 
 
-def video_rows(videos: Mapping[str, np.ndarray], every: int = 1, size: float = 1.0, max_frames: int = 16):
+def _title_lines(title: str | None, width_in: float) -> list[str]:
+    """``title`` wrapped to a figure ``width_in`` inches wide (about 12 characters per inch at size 10)."""
+    return textwrap.wrap(title, max(20, int(width_in * 12))) if title else []
+
+
+def _title_above(fig, lines: list[str], reserve: float) -> None:
+    """Put the title lines in the top ``reserve`` inches, which the caller added to the figure's
+    height before ``tight_layout``: the title never covers the first row's label."""
+    if lines:
+        h = fig.get_figheight()
+        fig.suptitle("\n".join(lines), fontsize=10, y=1 - 0.05 / h, va="top")
+        fig.subplots_adjust(top=1 - reserve / h)
+
+
+def video_rows(videos: Mapping[str, np.ndarray], every: int = 1, size: float = 1.0, max_frames: int = 16,
+               title: str | None = None):
     """Several videos (T, S, S, 3) as rows of a filmstrip, one row per label: compare side by side."""
     labels = list(videos)
     clips = [_as_frames(videos[k])[::every][:max_frames] for k in labels]
     t = max(len(c) for c in clips)
-    fig, axes = new_figure(len(clips), t, width=size, height=size)
+    lines = _title_lines(title, size * t)
+    reserve = 0.2 + 0.18 * len(lines) if lines else 0.0
+    fig, axes = new_figure(len(clips), t, width=size, height=size + reserve / len(clips))
     for r, (label, clip) in enumerate(zip(labels, clips)):
         for c in range(t):
             ax = axes[r, c]
@@ -116,6 +134,7 @@ def video_rows(videos: Mapping[str, np.ndarray], every: int = 1, size: float = 1
             if c == 0:
                 ax.set_title(label, fontsize=8, loc="left")
     fig.tight_layout(pad=0.2)
+    _title_above(fig, lines, reserve)
     return fig
 
 
@@ -527,7 +546,9 @@ def video_strips(rows: Mapping[str, np.ndarray], every: int = 1, max_frames: int
     labels = list(rows)
     clips = [_as_frames(rows[k])[::every][:max_frames] for k in labels]
     n = max(len(c) for c in clips)
-    fig, axes = new_figure(len(clips), 1, width=size * n, height=size + 0.22)
+    lines = _title_lines(title, size * n)
+    reserve = 0.25 + 0.18 * len(lines) if lines else 0.0
+    fig, axes = new_figure(len(clips), 1, width=size * n, height=size + 0.22 + reserve / len(clips))
     for ax, label, clip in zip(axes[:, 0], labels, clips):
         s = clip.shape[1]
         strip = np.full((s, n * (s + gap) - gap, 3), 255, np.uint8)
@@ -536,11 +557,8 @@ def video_strips(rows: Mapping[str, np.ndarray], every: int = 1, max_frames: int
         ax.imshow(strip, interpolation="nearest")
         ax.axis("off")
         ax.set_title(label, fontsize=8, loc="left")
-    if title:
-        fig.suptitle(title, fontsize=10)
     fig.tight_layout(pad=0.2, h_pad=1.0)
-    if title:   # leave room for the title above the first row's label
-        fig.subplots_adjust(top=1 - 0.4 / fig.get_figheight())
+    _title_above(fig, lines, reserve)
     return fig
 
 

@@ -67,7 +67,7 @@ def true_reward_pairs(wm, dataset, task: str) -> dict:
     Raises ``ValueError`` naming the tasks found if no episode was collected with ``task``.
     """
     from genrl_lite.data import is_heldout, load_episode
-    from genrl_lite.rewards import episode_posteriors
+    from genrl_lite.baseline_rewards import episode_posteriors
 
     feats, rewards, held, found = [], [], [], set()
     for path in progress(dataset.paths, desc=f"true rewards of {task}"):
@@ -248,7 +248,7 @@ def real_rewards(bundle, episodes: list[dict], reward, policy=None, horizon: int
     reality. Returns ``{"real": [per episode], "imagined": [...], "matched_real": [...]}`` (floats;
     the last two empty without a policy).
     """
-    from genrl_lite.rewards import episode_posteriors
+    from genrl_lite.baseline_rewards import episode_posteriors
 
     out = {"real": [], "imagined": [], "matched_real": []}
     for ep in episodes:
@@ -275,7 +275,7 @@ def real_rewards(bundle, episodes: list[dict], reward, policy=None, horizon: int
 def reward_shape(pred, true, window: int = 10, top: float = 0.8, bins: int = 5) -> dict:
     """How well a prompt reward *shapes* the true one, not only whether it spots the goal.
 
-    ``pred``, ``true``: lists of (T,) rewards, one per episode (``rewards.episode_rewards`` and the
+    ``pred``, ``true``: lists of (T,) rewards, one per episode (``baseline_rewards.episode_rewards`` and the
     evaluation sidecar's ``reward``). Both are averaged over non-overlapping windows of ``window``
     steps (the first step, the reset frame, is dropped). A reward can correlate well with the true
     one only because it tells expert windows from all others, and still be flat among the others:
@@ -287,7 +287,7 @@ def reward_shape(pred, true, window: int = 10, top: float = 0.8, bins: int = 5) 
     - ``bin_edges``, ``bin_means``: the mean prompt reward in ``bins`` equal-width bins of the true
       window mean (NaN where a bin is empty), the curve a scatter plot would show.
     """
-    from genrl_lite.rewards import window_means
+    from genrl_lite.baseline_rewards import window_means
 
     assert len(pred) == len(true) and len(pred) > 0, f"one pred and one true per episode, got {len(pred)}, {len(true)}"
     p = np.concatenate([window_means(np.asarray(x)[1:], window) for x in pred])

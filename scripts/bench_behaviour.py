@@ -175,7 +175,7 @@ def speed(args) -> None:
               f"{np.median(start_times[1:]):.3f} s wall) = {cfg.num_starts * cfg.horizon / per:,.0f} imagined steps/s "
               f"wall, {cfg.num_starts * cfg.horizon / cpu:,.0f} per CPU-second; 15 minutes = {900 / per:,.0f} updates "
               f"at this wall speed, {900 / cpu:,.0f} with a core to itself")
-    from genrl_lite.behaviour import evaluate_behaviour
+    from genrl_lite.evaluation import evaluate_behaviour
 
     evaluate_behaviour(bundle, ac, "walker_stand", episodes=1, max_steps=5, show_progress=False)  # warm-up
     c0 = time.process_time()

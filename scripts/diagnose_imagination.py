@@ -53,7 +53,8 @@ def main(argv=None) -> dict:
     import numpy as np
     import torch
 
-    from genrl_lite.behaviour import evaluate_behaviour, load_policy
+    from genrl_lite.behaviour import load_policy
+    from genrl_lite.evaluation import evaluate_behaviour
     from genrl_lite.data import EmptyDatasetError, EpisodeDataset
     from genrl_lite.pretrained import load_model
     from genrl_lite.privileged import (TrueRewardHead, imagined_by_start_level, imagined_rewards, load_head,

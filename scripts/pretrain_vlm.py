@@ -1,6 +1,6 @@
 """Pretrain the embedded VLM's video tower, LiT-style, against the FROZEN all-MiniLM-L6-v2.
 
-Only the video tower (``genrl_lite.vlm.VideoTower``) and the temperature learn; the text tower is
+Only the video tower (``genrl_lite.embedded_vlm.VideoTower``) and the temperature learn; the text tower is
 the real pretrained sentence encoder, locked, so every caption's embedding is computed ONCE up
 front (the big speed-up: no text forward or backward in the loop). The clips and captions come
 from ``scripts/make_vlm_corpus.py`` (privileged-state captions). That corpus is separate from
@@ -36,7 +36,8 @@ import torch.nn.functional as F
 
 from genrl_lite import captions
 from genrl_lite.runtime import atomic_path, atomic_torch_save, data_dir, progress
-from genrl_lite.vlm import EmbeddedVLM, VideoTowerConfig, weights_dir
+from genrl_lite.embedded_vlm import EmbeddedVLM, VideoTowerConfig
+from genrl_lite.vlm import weights_dir
 
 CAPTIONS_PER_POOL = 24
 """Captions generated per concept combination (domain, posture|None, motion|None)."""

@@ -102,7 +102,8 @@ def main(argv=None) -> dict:
     import numpy as np
     import torch
 
-    from genrl_lite.behaviour import BehaviourConfig, evaluate_behaviour, train_behaviour
+    from genrl_lite.behaviour import BehaviourConfig, train_behaviour
+    from genrl_lite.evaluation import evaluate_behaviour
     from genrl_lite.pretrained import load_model
     from genrl_lite.tasks import get_task
 

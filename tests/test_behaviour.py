@@ -16,8 +16,8 @@ from fake_world_model import make_all
 
 import genrl_lite  # noqa: F401
 from genrl_lite import behaviour as bh_mod
-from genrl_lite.behaviour import (BehaviourConfig, evaluate_behaviour, imagine_rollout, load_policy,
-                                  task_action_dim, train_behaviour)
+from genrl_lite.behaviour import BehaviourConfig, load_policy, task_action_dim, train_behaviour
+from genrl_lite.evaluation import evaluate_behaviour, imagine_rollout
 from genrl_lite.actor_critic import ActorCriticConfig
 from genrl_lite.runtime import REPO_ROOT
 from genrl_lite.tasks import UnknownNameError, get_task, normalized_score
@@ -101,8 +101,12 @@ def test_presets_overrides_and_docstrings():
     assert len(fields) == len(dataclasses.fields(BehaviourConfig))
     for i in fields:
         assert isinstance(body[i + 1], ast.Expr) and isinstance(body[i + 1].value, ast.Constant), body[i].target.id
-    for letter in ("B ", "L ", "H ", "A ", "F ", "T ", "S "):
+    for letter in ("B ", "L ", "H ", "A ", "F ", "S "):
         assert f"    {letter}" in bh_mod.__doc__
+    from genrl_lite import evaluation
+
+    for letter in ("T ", "A ", "F ", "S "):
+        assert f"    {letter}" in evaluation.__doc__
 
 
 # --- training ------------------------------------------------------------------------------------
@@ -282,15 +286,28 @@ def test_evaluation_feeds_the_previous_action_and_scores_with_the_true_reward(mo
         taken.append(a)
         return a
 
-    ev = evaluate_behaviour(bundle, policy, "walker_walk", episodes=1, max_steps=8, seed=3, show_progress=False)
+    def probe(physics):
+        return {"torso_z": float(physics.named.data.xpos["torso", "z"]), "time": float(physics.data.time)}
+
+    ev = evaluate_behaviour(bundle, policy, "walker_walk", episodes=1, max_steps=8, seed=3, show_progress=False,
+                            probe=probe)
     assert [f for _, f in fed] == [True] + [False] * 7
     assert torch.equal(fed[0][0], torch.zeros(1, 6))
     for (action, _), prev in zip(fed[1:], taken[:-1]):
         assert torch.equal(action, prev)
     env = PixelEnv("walker_walk", seed=3)
     env.reset()
-    true = sum(env.step(a[0].numpy()).reward for a in taken)
-    assert ev["returns"][0] == pytest.approx(true)
+    rewards, heights = [], []
+    for a in taken:
+        rewards.append(env.step(a[0].numpy()).reward)
+        heights.append(float(env.physics.named.data.xpos["torso", "z"]))
+    assert ev["returns"][0] == pytest.approx(sum(rewards))
+    # the probe measured the simulator after every step: the same heights and rewards as the replay
+    measured = ev["probes"][0]
+    assert set(measured) == {"torso_z", "time", "reward"} and measured["torso_z"].shape == (8,)
+    np.testing.assert_allclose(measured["torso_z"], heights)
+    np.testing.assert_allclose(measured["reward"], rewards)
+    assert np.all(np.diff(measured["time"]) > 0)
 
 
 # --- bad input -----------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ import torch.nn.functional as F
 import genrl_lite  # noqa: F401
 from genrl_lite import benchmark as bm
 from genrl_lite import benchmark_run as br
-from genrl_lite.rewards import GenRLReward, WMCLIPReward
+from genrl_lite.baseline_rewards import WMCLIPReward
+from genrl_lite.rewards import GenRLReward
 from genrl_lite.runtime import REPO_ROOT
 from genrl_lite.tasks import UnknownNameError
 

@@ -65,3 +65,17 @@ def test_environment_yml_is_a_thin_layer_over_the_same_pip_install():
     assert Version(python_pin) in SpecifierSet(requires)
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     assert {"notebooks", "test"} <= set(extras)
+
+
+def test_every_module_is_in_the_readme_map_and_explains_itself():
+    # a learner finds a concept from the README's table of modules, then reads the module's docstring
+    readme = (ROOT / "README.md").read_text()
+    modules = sorted(p for p in (ROOT / "genrl_lite").glob("*.py") if p.name != "__init__.py")
+    assert len(modules) > 20
+    missing = [p.name for p in modules if f"| `{p.name}`" not in readme and f"| `{p.name}`," not in readme]
+    assert not missing, f"add these modules to README.md's table of genrl_lite/: {missing}"
+    import ast
+
+    for p in modules:
+        doc = ast.get_docstring(ast.parse(p.read_text()))
+        assert doc and len(doc.splitlines()) >= 2, f"{p.name} needs a module docstring that says what it is"

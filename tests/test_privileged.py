@@ -126,7 +126,7 @@ def test_imagined_and_real_rewards(wm_and_data):
     ep = load_episode(data.paths[0])
     frames, actions = ep["obs"][:6], ep["action"][1:6]
     res = real_rewards(bundle, [{"frames": frames, "actions": actions}], reward)
-    from genrl_lite.rewards import episode_posteriors
+    from genrl_lite.baseline_rewards import episode_posteriors
     posts = episode_posteriors(wm, {"obs": frames, "action": ep["action"][:6], "is_first": ep["is_first"][:6]})
     assert res["real"] == [pytest.approx(float(posts["deter"][1:, 0, 0].mean()), abs=1e-6)]
     assert res["imagined"] == res["matched_real"] == []

@@ -16,7 +16,7 @@ from genrl_lite.aligner import Aligner
 from genrl_lite.connector import Connector
 from genrl_lite.tasks import UnknownNameError, get_task, list_tasks
 from genrl_lite.training import ModelBundle
-from genrl_lite.vlm import EmbeddedVLM, VideoTowerConfig
+from genrl_lite.embedded_vlm import EmbeddedVLM, VideoTowerConfig
 from genrl_lite.world_model import WorldModel, WorldModelConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))

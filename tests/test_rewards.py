@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from fake_world_model import make_all
 
+from genrl_lite import baseline_rewards as baselines
 from genrl_lite import plotting, rewards
 from genrl_lite.tasks import UnknownNameError
 
@@ -291,80 +292,80 @@ def _frames_turning_red(steps=12, red_from=4, size=4):
 
 def test_frame_windows_hold_the_last_k_frames_repeating_the_first():
     frames = torch.arange(6.0).reshape(6, 1)   # (T, B=1) frame "ids"
-    windows = rewards.frame_windows(frames, k=3)
+    windows = baselines.frame_windows(frames, k=3)
     assert windows.shape == (6, 1, 3)
     assert windows[:, 0].tolist() == [[0, 0, 0], [0, 0, 1], [0, 1, 2], [1, 2, 3], [2, 3, 4], [3, 4, 5]]
 
 
 def test_vlmrm_image_and_video_modes():
     frames = _frames_turning_red()
-    image = rewards.VLMRMReward(FakeVLM(), "red", mode="image").frames_reward(frames)
+    image = baselines.VLMRMReward(FakeVLM(), "red", mode="image").frames_reward(frames)
     assert image.shape == (12, 1, 1)
     assert image[:4].abs().max() < 1e-6 and torch.allclose(image[4:], torch.ones(8, 1, 1))
-    video = rewards.VLMRMReward(FakeVLM(), "red", mode="video").frames_reward(frames)[:, 0, 0]   # 8 frames
+    video = baselines.VLMRMReward(FakeVLM(), "red", mode="video").frames_reward(frames)[:, 0, 0]   # 8 frames
     # Video mode sees the last 8 frames: the reward rises gradually and is 1 once all 8 are red.
     assert video[:4].abs().max() < 1e-6
     assert (video[4:11].diff() > 0).all() and 0 < video[4] < video[10] < 1
     assert video[11] == pytest.approx(1.0)
-    batched = rewards.VLMRMReward(FakeVLM(), "red", mode="image").frames_reward(np.stack([frames] * 2, 1))
+    batched = baselines.VLMRMReward(FakeVLM(), "red", mode="image").frames_reward(np.stack([frames] * 2, 1))
     assert batched.shape == (12, 2, 1)
     # Float frames in [0, 1] (a decoder's output) are scored like the same uint8 frames.
-    as_float = rewards.VLMRMReward(FakeVLM(), "red", mode="video").frames_reward(frames / 255.0)
+    as_float = baselines.VLMRMReward(FakeVLM(), "red", mode="video").frames_reward(frames / 255.0)
     torch.testing.assert_close(as_float[:, 0, 0], video)
     # Precomputed embeddings (the dataset's clip_video), zero padding included.
     emb = torch.tensor([[0.0, 0.0, 0.0], [2.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-    r = rewards.VLMRMReward(FakeVLM(), "red").embeddings_reward(emb)
+    r = baselines.VLMRMReward(FakeVLM(), "red").embeddings_reward(emb)
     assert r.shape == (3, 1, 1) and r[:, 0, 0].tolist() == [0.0, 1.0, 0.0]
     with pytest.raises(AssertionError, match="E = 3"):
-        rewards.VLMRMReward(FakeVLM(), "red").embeddings_reward(torch.zeros(3, 4))
+        baselines.VLMRMReward(FakeVLM(), "red").embeddings_reward(torch.zeros(3, 4))
 
 
 def test_vlmrm_in_imagination_decodes_states_and_errors_without_decoder():
     frames = torch.as_tensor(_frames_turning_red())[:, None]
     decode = lambda states: frames  # noqa: E731  (a stand-in for the world model's decoder)
-    r = rewards.VLMRMReward(FakeVLM(), "blue", mode="image", decode=decode)({"deter": torch.zeros(12, 1, 2)})
+    r = baselines.VLMRMReward(FakeVLM(), "blue", mode="image", decode=decode)({"deter": torch.zeros(12, 1, 2)})
     assert r.shape == (12, 1, 1) and r[0] == pytest.approx(1.0)
     with pytest.raises(ValueError, match="needs the decoder"):
-        rewards.VLMRMReward(FakeVLM(), "blue")({"deter": torch.zeros(12, 1, 2)})
+        baselines.VLMRMReward(FakeVLM(), "blue")({"deter": torch.zeros(12, 1, 2)})
     with pytest.raises(UnknownNameError, match="image, video"):
-        rewards.VLMRMReward(FakeVLM(), "blue", mode="audio")
+        baselines.VLMRMReward(FakeVLM(), "blue", mode="audio")
     with pytest.raises(ValueError, match="empty prompt"):
-        rewards.VLMRMReward(FakeVLM(), "")
+        baselines.VLMRMReward(FakeVLM(), "")
 
 
 def test_wmclip_head_learns_to_predict_embeddings_and_ignores_padding():
     torch.manual_seed(0)
     feat = torch.randn(256, 10)
     target = F.normalize(feat @ torch.randn(10, 4), dim=-1)
-    head = rewards.WMCLIPHead(10, 4, units=32, layers=2)
+    head = baselines.WMCLIPHead(10, 4, units=32, layers=2)
     opt = torch.optim.Adam(head.parameters(), 1e-2)
-    first = rewards.wmclip_loss(head, feat, target).item()
+    first = baselines.wmclip_loss(head, feat, target).item()
     for _ in range(150):
-        loss = rewards.wmclip_loss(head, feat, target)
+        loss = baselines.wmclip_loss(head, feat, target)
         opt.zero_grad()
         loss.backward()
         opt.step()
     assert loss.item() < 0.1 * first
     padded = target.clone()
     padded[:100] = 0                            # zero embeddings = padding before a full clip
-    torch.testing.assert_close(rewards.wmclip_loss(head, feat, padded),
-                               rewards.wmclip_loss(head, feat[100:], target[100:]))
+    torch.testing.assert_close(baselines.wmclip_loss(head, feat, padded),
+                               baselines.wmclip_loss(head, feat[100:], target[100:]))
 
 
 def test_wmclip_reward_is_the_cosine_to_the_prompt(fake):
     rssm, wm, connector, aligner = fake
-    head = rewards.WMCLIPHead(rssm.deter + 12, 5, units=16, layers=1)
+    head = baselines.WMCLIPHead(rssm.deter + 12, 5, units=16, layers=1)
     prompt = torch.randn(5)
-    reward = rewards.WMCLIPReward(head, rssm, prompt)
+    reward = baselines.WMCLIPReward(head, rssm, prompt)
     states = rssm.imagine(rssm.initial(3), lambda f: torch.zeros(3, 2), 4)
     r = reward(states)
     assert r.shape == (5, 3, 1)
     torch.testing.assert_close(r[..., 0], F.cosine_similarity(head(rssm.feat(states)), prompt, dim=-1))
-    with_aligner = rewards.WMCLIPReward(head, rssm, prompt, aligner=aligner)
+    with_aligner = baselines.WMCLIPReward(head, rssm, prompt, aligner=aligner)
     with torch.no_grad():
         torch.testing.assert_close(with_aligner.embedding, F.normalize(aligner(prompt[None])[0], dim=-1))
     with pytest.raises(ValueError, match="E = 5"):
-        rewards.WMCLIPReward(head, rssm, torch.randn(6))
+        baselines.WMCLIPReward(head, rssm, torch.randn(6))
 
 
 # --- plots --------------------------------------------------------------------------------------
@@ -409,7 +410,7 @@ def test_episode_rewards_genrl_is_the_reward_of_consecutive_imagination_sized_pi
     bundle = _tiny_bundle()
     wm, ep, prompt = bundle.world_model, _episode(23), torch.tensor([0.3, -1.0, 0.5])
     cache = {}
-    r = rewards.episode_rewards(bundle, ep, prompt, "genrl", horizon=4, window=3, cache=cache)
+    r = baselines.episode_rewards(bundle, ep, prompt, "genrl", horizon=4, window=3, cache=cache)
     assert r.shape == (23,) and r.dtype == np.float32 and np.isfinite(r).all()
     posts = cache["posts"]
     assert posts["stoch"].shape[:2] == (23, 1)
@@ -429,58 +430,58 @@ def test_episode_rewards_genrl_is_the_reward_of_consecutive_imagination_sized_pi
     # the posteriors were cached: a second prompt reuses them
     cache["posts"] = {k: v.clone() for k, v in posts.items()}
     cache["posts"]["stoch"] = cache["posts"]["stoch"][:, :, torch.randperm(posts["stoch"].shape[2])]
-    other = rewards.episode_rewards(bundle, ep, prompt, "genrl", horizon=4, window=3, cache=cache)
+    other = baselines.episode_rewards(bundle, ep, prompt, "genrl", horizon=4, window=3, cache=cache)
     assert not np.allclose(other, r)
 
 
 def test_episode_rewards_wmclip_and_vlmrm_match_their_reward_classes():
     bundle = _tiny_bundle()
     ep, prompt = _episode(12, seed=1), torch.tensor([1.0, 0.0, 0.0])
-    head = rewards.WMCLIPHead(bundle.cfg.feat_dim, 3, units=8, layers=1)
-    r = rewards.episode_rewards(bundle, ep, prompt, "wmclip", head=head)
-    posts = rewards.episode_posteriors(bundle.world_model, ep)
+    head = baselines.WMCLIPHead(bundle.cfg.feat_dim, 3, units=8, layers=1)
+    r = baselines.episode_rewards(bundle, ep, prompt, "wmclip", head=head)
+    posts = baselines.episode_posteriors(bundle.world_model, ep)
     with torch.no_grad():
-        np.testing.assert_allclose(r, rewards.WMCLIPReward(head, bundle.world_model.rssm, prompt)(posts)[:, 0, 0],
+        np.testing.assert_allclose(r, baselines.WMCLIPReward(head, bundle.world_model.rssm, prompt)(posts)[:, 0, 0],
                                    rtol=1e-5, atol=1e-6)
     frames = {"obs": _frames_turning_red(steps=12, red_from=4)}
-    image = rewards.episode_rewards(None, frames, "red", "vlmrm_image", vlm=FakeVLM())
+    image = baselines.episode_rewards(None, frames, "red", "vlmrm_image", vlm=FakeVLM())
     np.testing.assert_allclose(image, [0.0] * 4 + [1.0] * 8, atol=1e-6)
-    video = rewards.episode_rewards(None, frames, "red", "vlmrm_video", vlm=FakeVLM())
-    expected = rewards.VLMRMReward(FakeVLM(), "red", mode="video").frames_reward(frames["obs"])[:, 0, 0]
+    video = baselines.episode_rewards(None, frames, "red", "vlmrm_video", vlm=FakeVLM())
+    expected = baselines.VLMRMReward(FakeVLM(), "red", mode="video").frames_reward(frames["obs"])[:, 0, 0]
     np.testing.assert_allclose(video, expected.numpy(), atol=1e-6)
 
 
 def test_episode_rewards_bad_input():
     bundle, ep = _tiny_bundle(), _episode(10)
     with pytest.raises(UnknownNameError, match="genrl, vlmrm_image, vlmrm_video, wmclip"):
-        rewards.episode_rewards(bundle, ep, torch.ones(3), "clip")
+        baselines.episode_rewards(bundle, ep, torch.ones(3), "clip")
     with pytest.raises(ValueError, match="needs a trained WMCLIPHead"):
-        rewards.episode_rewards(bundle, ep, torch.ones(3), "wmclip")
+        baselines.episode_rewards(bundle, ep, torch.ones(3), "wmclip")
     with pytest.raises(ValueError, match="needs the VLM"):
-        rewards.episode_rewards(bundle, ep, torch.ones(3), "vlmrm_video")
+        baselines.episode_rewards(bundle, ep, torch.ones(3), "vlmrm_video")
     with pytest.raises(ValueError, match="empty prompt"):
-        rewards.episode_rewards(bundle, ep, "  ", "genrl", vlm=FakeVLM())
+        baselines.episode_rewards(bundle, ep, "  ", "genrl", vlm=FakeVLM())
     with pytest.raises(ValueError, match=r"wrong prompt embedding shape \(4,\)"):
-        rewards.episode_rewards(bundle, ep, torch.ones(4), "genrl")
+        baselines.episode_rewards(bundle, ep, torch.ones(4), "genrl")
 
 
 def test_reward_correlation_pools_window_means_over_episodes():
     rng = np.random.default_rng(0)
     true = rng.random(40)
-    assert rewards.reward_correlation(2 * true + 1, true) == pytest.approx(1.0)
-    assert rewards.reward_correlation(-true, true) == pytest.approx(-1.0)
+    assert baselines.reward_correlation(2 * true + 1, true) == pytest.approx(1.0)
+    assert baselines.reward_correlation(-true, true) == pytest.approx(-1.0)
     noisy = true + rng.normal(0, 0.5, 40)
-    assert rewards.reward_correlation(noisy, true) == pytest.approx(np.corrcoef(noisy, true)[0, 1])
-    np.testing.assert_allclose(rewards.window_means(np.arange(10), 4), [1.5, 5.5])   # remainder dropped
+    assert baselines.reward_correlation(noisy, true) == pytest.approx(np.corrcoef(noisy, true)[0, 1])
+    np.testing.assert_allclose(baselines.window_means(np.arange(10), 4), [1.5, 5.5])   # remainder dropped
     # windows of 4, pooled over two episodes of different lengths; no window crosses episodes
     eps_true, eps_pred = [true[:22], true[22:]], [noisy[:22], noisy[22:]]
-    p = np.concatenate([rewards.window_means(x, 4) for x in eps_pred])
-    t = np.concatenate([rewards.window_means(x, 4) for x in eps_true])
+    p = np.concatenate([baselines.window_means(x, 4) for x in eps_pred])
+    t = np.concatenate([baselines.window_means(x, 4) for x in eps_true])
     assert len(p) == 5 + 4
-    assert rewards.reward_correlation(eps_pred, eps_true, window=4) == pytest.approx(np.corrcoef(p, t)[0, 1])
-    assert np.isnan(rewards.reward_correlation(np.ones(8), true[:8]))
+    assert baselines.reward_correlation(eps_pred, eps_true, window=4) == pytest.approx(np.corrcoef(p, t)[0, 1])
+    assert np.isnan(baselines.reward_correlation(np.ones(8), true[:8]))
     with pytest.raises(AssertionError, match="same episodes and lengths"):
-        rewards.reward_correlation([true[:5]], [true[:6]])
+        baselines.reward_correlation([true[:5]], [true[:6]])
 
 
 def test_reward_scatter_draws_one_panel_per_reward_with_its_correlation():

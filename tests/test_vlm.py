@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from genrl_lite import captions
-from genrl_lite.vlm import (EmbeddedVLM, VideoTowerConfig, check_prompts, lafite_noise, load_vlm,
-                            modality_gap_stats, weights_dir)
+from genrl_lite.embedded_vlm import EmbeddedVLM, VideoTowerConfig
+from genrl_lite.vlm import check_prompts, lafite_noise, load_vlm, modality_gap_stats, weights_dir
 
 RNG = np.random.default_rng(0)
 
@@ -74,7 +74,7 @@ def test_text_tower_is_the_frozen_pretrained_minilm(vlm):
 def test_text_matches_sentence_transformers(vlm):
     from sentence_transformers import SentenceTransformer
 
-    from genrl_lite.vlm import minilm_path
+    from genrl_lite.embedded_vlm import minilm_path
 
     st = SentenceTransformer(minilm_path(), device="cpu")
     prompts = ["spider walking fast", "standing up straight"]

@@ -1,0 +1,117 @@
+"""What did a policy do? Frames and body heights of its real episodes, next to random actions.
+
+    python scripts/inspect_policy.py results/policies/stickman_lying_down-data-s0
+
+A normalized score says how much of the task's true reward a policy earned, not what it did: a
+score below random can mean a policy that flails, or one that holds a pose the reward does not
+count. This runs the policy (its mean action from the world model's filter, as in the benchmark)
+and uniform random actions in the real task, and records after every agent step the height of
+every body and how upright the torso is (``genrl_lite.evaluation.body_heights``) and the true reward.
+
+Writes into ``--out`` (default ``results/diagnostics/inspect/<policy folder name>/``):
+``inspect.json`` (command, commit, returns, and per measurement its mean over the steps after
+``--settle``, for the policy and for random actions) and ``inspect.png`` (frames every ``--every``
+steps: a row per episode, the policy's first, then random actions'), and prints the table.
+The policy folder needs its ``policy.pt`` (not committed: rerun the cell's command to rebuild it).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import genrl_lite  # noqa: F401  (MUJOCO_GL and the import-order guard, before dm_control)
+from genrl_lite.runtime import REPO_ROOT, atomic_path, fast_mode, git_commit, repo_relative
+
+
+def summarize(probes: list[dict], settle: int) -> dict:
+    """Mean of every measurement over the steps after ``settle``, pooled over episodes: {key: float}.
+
+    ``probes``: ``evaluate_behaviour(..., probe=...)["probes"]``, a dict of (T,) arrays per episode.
+    Episodes shorter than ``settle`` steps count with all their steps.
+    """
+    import numpy as np
+
+    if not probes or not probes[0]:
+        raise ValueError("no measurements: run evaluate_behaviour with probe=body_heights")
+    keys = list(probes[0])
+    return {k: float(np.mean(np.concatenate([p[k][settle:] if len(p[k]) > settle else p[k] for p in probes])))
+            for k in keys}
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("policy_dir", help="a policy folder (benchmark cell or scripts/train_behaviour.py output)")
+    p.add_argument("--episodes", type=int, default=1 if fast_mode() else 3, help="episodes of each")
+    p.add_argument("--max-steps", type=int, default=20 if fast_mode() else None, help="cut episodes short")
+    p.add_argument("--settle", type=int, default=5 if fast_mode() else 100,
+                   help="steps left out of the means (getting up or falling from the initial pose)")
+    p.add_argument("--every", type=int, default=5 if fast_mode() else 50, help="a frame every so many steps")
+    p.add_argument("--seed", type=int, default=0, help="environment seed (the benchmark evaluates with the cell's)")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", default=None, help="folder (default results/diagnostics/inspect/<policy folder name>)")
+    args = p.parse_args(argv)
+    import numpy as np
+    import torch
+
+    from genrl_lite import plotting
+    from genrl_lite.behaviour import load_policy
+    from genrl_lite.evaluation import body_heights, evaluate_behaviour
+    from genrl_lite.pretrained import load_model
+
+    torch.set_num_threads(args.threads)
+    folder = Path(args.policy_dir)
+    if not (folder / "behaviour.json").exists():
+        raise SystemExit(f"{folder} has no behaviour.json: give a folder written by scripts/benchmark.py "
+                         "or scripts/train_behaviour.py")
+    if not (folder / "policy.pt").exists():
+        rerun = json.loads((folder / "result.json").read_text())["command"] if (folder / "result.json").exists() else None
+        raise SystemExit(f"{folder} has no policy.pt (policies are not committed)"
+                         + (f": rebuild it with\n    {rerun}" if rerun else ""))
+    info = json.loads((folder / "behaviour.json").read_text())
+    bundle = load_model(REPO_ROOT / info["model"])
+    ac = load_policy(folder)
+    g = torch.Generator().manual_seed(args.seed)
+
+    def random_actions(feat):
+        return torch.rand(1, bundle.action_dim, generator=g) * 2 - 1
+
+    runs = {}
+    for name, actor in (("policy", ac), ("random", random_actions)):
+        runs[name] = evaluate_behaviour(bundle, actor, info["task"], episodes=args.episodes, seed=args.seed,
+                                        record=True, max_steps=args.max_steps, show_progress=False,
+                                        probe=body_heights)
+    means = {name: summarize(ev["probes"], args.settle) for name, ev in runs.items()}
+    out_dir = Path(args.out) if args.out else REPO_ROOT / "results" / "diagnostics" / "inspect" / folder.name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    record = {"command": "python scripts/inspect_policy.py " + " ".join(sys.argv[1:] if argv is None else argv),
+              "commit": git_commit(), "policy": repo_relative(folder), "task": info["task"], "prompt": info["prompt"],
+              "model": info["model"], "policy_updates": ac.updates, "episodes": args.episodes, "seed": args.seed,
+              "settle": args.settle,
+              "returns": {n: [round(float(r), 2) for r in ev["returns"]] for n, ev in runs.items()},
+              "normalized_mean": {n: ev["normalized_mean"] for n, ev in runs.items()},
+              "means_after_settle": {n: {k: round(v, 4) for k, v in m.items()} for n, m in means.items()}}
+    with atomic_path(out_dir / "inspect.json") as tmp:
+        tmp.write_text(json.dumps(record, indent=1))
+    videos = {f"{n} ep {i}: return {ev['returns'][i]:.0f}": ev["frames"][i]
+              for n, ev in runs.items() for i in range(args.episodes)}
+    steps = max(len(v) for v in videos.values())
+    fig = plotting.video_rows(videos, every=args.every, size=0.8, max_frames=int(np.ceil(steps / args.every)),
+                              title=f"{info['task']} (prompt: {info['prompt']!r}), a frame every {args.every} steps")
+    plotting.save(fig, out_dir / "inspect.png")
+    plotting.close(fig)
+    print(f"{info['task']}, prompt {info['prompt']!r}, policy after {ac.updates} updates; "
+          f"means after step {args.settle}:")
+    w = max(len(k) for k in means["policy"])
+    print(f"  {'':{w}s} {'policy':>8s} {'random':>8s}")
+    for k in means["policy"]:
+        print(f"  {k:{w}s} {means['policy'][k]:8.3f} {means['random'][k]:8.3f}")
+    for n, ev in runs.items():
+        print(f"  {n} returns: {', '.join(f'{r:.1f}' for r in ev['returns'])}")
+    print(f"wrote {repo_relative(out_dir / 'inspect.json')} and inspect.png")
+    return record
+
+
+if __name__ == "__main__":
+    main()

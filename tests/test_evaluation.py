@@ -1,0 +1,61 @@
+"""Evaluation in the real task: the body-height probe and scripts/inspect_policy.py, which shows what a
+policy does next to random actions. (evaluate_behaviour itself is tested in test_behaviour.py.)"""
+import json
+
+import numpy as np
+import pytest
+
+from genrl_lite.envs import PixelEnv
+from genrl_lite.evaluation import body_heights
+
+
+def test_body_heights_reads_every_body_and_how_upright_the_torso_is():
+    env = PixelEnv("walker_stand", seed=0)
+    env.reset()
+    physics = env.physics
+    physics.named.data.qpos["rootz"] = 0.0
+    physics.named.data.qpos["rooty"] = 0.0
+    physics.forward()
+    upright = body_heights(physics)
+    assert {"torso_z", "left_foot_z", "right_thigh_z", "torso_up"} <= set(upright) and "world_z" not in upright
+    assert upright["torso_z"] == pytest.approx(float(physics.named.data.xpos["torso", "z"]))
+    assert upright["torso_up"] == pytest.approx(1.0) and upright["torso_z"] > upright["left_foot_z"]
+    physics.named.data.qpos["rooty"] = np.pi         # turned over: the feet are now above the torso
+    physics.forward()
+    flipped = body_heights(physics)
+    assert flipped["torso_up"] == pytest.approx(-1.0) and flipped["left_foot_z"] > flipped["torso_z"]
+    quadruped = PixelEnv("quadruped_stand", seed=0)
+    quadruped.reset()
+    assert "torso_up" in body_heights(quadruped.physics)
+
+
+def test_summarize_pools_episodes_after_the_settling_steps(load_script):
+    summarize = load_script("inspect_policy").summarize
+    probes = [{"a": np.array([9.0, 1.0, 2.0]), "reward": np.array([0.0, 1.0, 1.0])},
+              {"a": np.array([9.0, 3.0]), "reward": np.array([0.0, 0.0])}]
+    assert summarize(probes, settle=1) == {"a": pytest.approx(2.0), "reward": pytest.approx(2 / 3)}
+    assert summarize(probes, settle=5)["a"] == pytest.approx((12 + 12) / 5)      # short episodes count whole
+    with pytest.raises(ValueError, match="probe=body_heights"):
+        summarize([], settle=1)
+
+
+def test_inspect_policy_script_measures_the_policy_and_random_actions(load_script, tmp_path):
+    policy = tmp_path / "policy"
+    load_script("train_behaviour").main(["--task", "walker_stand", "--out", str(policy), "--steps", "2",
+                                         "--episodes", "1", "--max-steps", "5"])
+    out = tmp_path / "inspect"
+    record = load_script("inspect_policy").main([str(policy), "--episodes", "2", "--max-steps", "12", "--settle",
+                                                 "4", "--every", "3", "--out", str(out)])
+    assert json.loads((out / "inspect.json").read_text()) == json.loads(json.dumps(record))
+    assert (out / "inspect.png").stat().st_size > 1000
+    assert record["task"] == "walker_stand" and record["policy_updates"] == 2
+    assert set(record["returns"]) == {"policy", "random"} and len(record["returns"]["random"]) == 2
+    means = record["means_after_settle"]
+    assert {"torso_z", "left_foot_z", "torso_up", "reward"} <= set(means["policy"])
+    assert means["policy"] != means["random"]                 # two behaviours, two sets of heights
+    assert 0 <= means["random"]["reward"] <= 2                # walker stand pays 0-2 per agent step
+    with pytest.raises(SystemExit, match="no behaviour.json"):
+        load_script("inspect_policy").main([str(tmp_path)])
+    (policy / "policy.pt").unlink()
+    with pytest.raises(SystemExit, match="no policy.pt"):
+        load_script("inspect_policy").main([str(policy)])
