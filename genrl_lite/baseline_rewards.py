@@ -27,8 +27,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from genrl_lite.rewards import (GenRLReward, Similarity, States, _device_of, _time_major, cosine,
-                                prompt_embedding)
+from genrl_lite.rewards import (GenRLReward, Similarity, States, cosine, device_of, prompt_embedding,
+                                time_major)
 
 
 # --- baseline: VLM-RM (image-language / video-language reward on frames) -------------------------
@@ -165,7 +165,7 @@ class WMCLIPReward:
         e = prompt_embedding(prompt, vlm, embed_dim)
         if aligner is not None:
             with torch.no_grad():
-                e = aligner(e.to(_device_of(aligner))[None])[0]
+                e = aligner(e.to(device_of(aligner))[None])[0]
         self.embedding = F.normalize(e, dim=-1)
 
     def __call__(self, states: States) -> torch.Tensor:
@@ -187,12 +187,12 @@ def episode_posteriors(wm, episode: Mapping) -> dict:
     Mode latents (``sample=False``), so the result is deterministic. ``episode`` has ``obs``
     (T, S, S, 3) uint8, ``action`` (T, A) and ``is_first`` (T,) (see ``genrl_lite.data``).
     """
-    device = _device_of(wm)
+    device = device_of(wm)
     obs = torch.as_tensor(episode["obs"], device=device)[None]
     action = torch.as_tensor(episode["action"], device=device).float()[None]
     is_first = torch.as_tensor(episode["is_first"], device=device).bool()[None]
     posts, _ = wm.rssm.observe(wm.encode(wm.preprocess(obs)), action, is_first, sample=False)
-    return _time_major(posts)
+    return time_major(posts)
 
 
 def _chunked(states: States, reward_fn: Callable, length: int) -> torch.Tensor:

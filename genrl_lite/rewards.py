@@ -209,7 +209,9 @@ def infer_embed_dim(*modules) -> int | None:
     return None
 
 
-def _device_of(module, default=None):
+def device_of(module, default=None) -> torch.device:
+    """The device of a module's first parameter (``default``, else the CPU, for parameter-free
+    modules and plain functions)."""
     if isinstance(module, nn.Module):
         for p in module.parameters():
             return p.device
@@ -254,8 +256,9 @@ def _prompt_key(prompt) -> tuple:
     return ("embedding", t.numpy().tobytes())
 
 
-def _time_major(states: States) -> dict:
-    """Connector rollouts are (B, T, ...); imagination is (T, B, ...)."""
+def time_major(states: States) -> dict:
+    """(B, T, ...) -> (T, B, ...) for every tensor of a state dict: connector rollouts and
+    ``rssm.observe`` are batch-major, imagination and the rewards time-major."""
     return {k: v.transpose(0, 1) for k, v in states.items() if torch.is_tensor(v)}
 
 
@@ -318,13 +321,13 @@ class GenRLReward:
         """The prompt's target: states (length, 1, ...) time-major and features (length, F)."""
         key = (self._key, length)
         if key not in self._cache:
-            device = _device_of(self.connector, _device_of(self.aligner))
+            device = device_of(self.connector, device_of(self.aligner))
             e = self.embedding.to(device)[None]
             if self.aligner is not None:
                 e = self.aligner(e)
             e = F.normalize(e, dim=-1)
             rolled = self.connector.rollout(e, length + 1, sample=False)
-            states = {k: v[1:] for k, v in _time_major(rolled).items()}  # drop the first state
+            states = {k: v[1:] for k, v in time_major(rolled).items()}  # drop the first state
             feats = self._g(self.wm, self.rssm.stoch_flat(states))[:, 0]
             self._cache[key] = (states, feats)
         return self._cache[key]
