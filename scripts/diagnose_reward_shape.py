@@ -41,10 +41,10 @@ def main(argv=None) -> dict:
     import numpy as np
     import torch
 
+    from genrl_lite.baseline_rewards import episode_rewards
     from genrl_lite.data import EVAL_SUFFIX, load_episode
     from genrl_lite.pretrained import check_vlm, load_model
     from genrl_lite.privileged import reward_shape
-    from genrl_lite.baseline_rewards import episode_rewards
     from genrl_lite.rewards import get_features, get_similarity
     from genrl_lite.tasks import get_task
     from genrl_lite.vlm import load_vlm
