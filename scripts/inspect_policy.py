@@ -7,11 +7,14 @@ score below random can mean a policy that flails, or one that holds a pose the r
 count. This runs the policy (its mean action from the world model's filter, as in the benchmark)
 and uniform random actions in the real task, and records after every agent step the height of
 every body and how upright the torso is (``genrl_lite.evaluation.body_heights``) and the true reward.
+For a GenRL policy it also decodes the prompt's target (aligner -> connector -> decoder, what the
+policy was rewarded for resembling), so the frames show the target next to what the policy did.
 
 Writes into ``--out`` (default ``results/diagnostics/inspect/<policy folder name>/``):
 ``inspect.json`` (command, commit, returns, and per measurement its mean over the steps after
-``--settle``, for the policy and for random actions) and ``inspect.png`` (frames every ``--every``
-steps: a row per episode, the policy's first, then random actions'), and prints the table.
+``--settle``, for the policy and for random actions) and ``inspect.png`` (the target's imagined
+steps, then frames every ``--every`` steps: a row per episode, the policy's first, then random
+actions'), and prints the table.
 The policy folder needs its ``policy.pt`` (not committed: rerun the cell's command to rebuild it).
 """
 from __future__ import annotations
@@ -40,6 +43,28 @@ def summarize(probes: list[dict], settle: int) -> dict:
             for k in keys}
 
 
+def target_frames(bundle, info: dict, length: int = 16):
+    """The prompt's target as GenRL's reward sees it, decoded: (length, S, S, 3) floats in [0, 1].
+
+    ``info`` is the policy's ``behaviour.json``: its text prompt and reward settings (window,
+    similarity, features). Loads the embedded VLM and checks the model was trained with it.
+    """
+    import torch
+
+    from genrl_lite.pretrained import check_vlm
+    from genrl_lite.rewards import GenRLReward
+    from genrl_lite.vlm import load_vlm
+
+    vlm = load_vlm()
+    check_vlm(bundle, vlm)
+    cfg, wm = info["config"], bundle.world_model
+    reward = GenRLReward(wm, bundle.connector, bundle.aligner, info["prompt"], vlm=vlm, window=cfg["window"],
+                         sim=cfg["similarity"], embed_dim=bundle.embed_dim, features=cfg["features"])
+    states, _ = reward.target(length)
+    with torch.no_grad():
+        return wm.decode(wm.rssm.stoch_flat(states))[:, 0].cpu().numpy()
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("policy_dir", help="a policy folder (benchmark cell or scripts/train_behaviour.py output)")
@@ -52,7 +77,6 @@ def main(argv=None) -> dict:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=None, help="folder (default results/diagnostics/inspect/<policy folder name>)")
     args = p.parse_args(argv)
-    import numpy as np
     import torch
 
     from genrl_lite import plotting
@@ -70,6 +94,7 @@ def main(argv=None) -> dict:
         raise SystemExit(f"{folder} has no policy.pt (policies are not committed)"
                          + (f": rebuild it with\n    {rerun}" if rerun else ""))
     info = json.loads((folder / "behaviour.json").read_text())
+    result = json.loads((folder / "result.json").read_text()) if (folder / "result.json").exists() else {}
     bundle = load_model(REPO_ROOT / info["model"])
     ac = load_policy(folder)
     g = torch.Generator().manual_seed(args.seed)
@@ -83,6 +108,10 @@ def main(argv=None) -> dict:
                                         record=True, max_steps=args.max_steps, show_progress=False,
                                         probe=body_heights)
     means = {name: summarize(ev["probes"], args.settle) for name, ev in runs.items()}
+    # the target only where the policy was trained on it: GenRL's reward of a text prompt, the full
+    # aligner -> connector path (not the benchmark's ablations, which change that path)
+    with_target = (info.get("reward") == "GenRLReward" and isinstance(info.get("prompt"), str)
+                   and result.get("benchmark_method", "genrl") in ("genrl", "genrl_datafree"))
     out_dir = Path(args.out) if args.out else REPO_ROOT / "results" / "diagnostics" / "inspect" / folder.name
     out_dir.mkdir(parents=True, exist_ok=True)
     record = {"command": "python scripts/inspect_policy.py " + " ".join(sys.argv[1:] if argv is None else argv),
@@ -91,14 +120,19 @@ def main(argv=None) -> dict:
               "settle": args.settle,
               "returns": {n: [round(float(r), 2) for r in ev["returns"]] for n, ev in runs.items()},
               "normalized_mean": {n: ev["normalized_mean"] for n, ev in runs.items()},
-              "means_after_settle": {n: {k: round(v, 4) for k, v in m.items()} for n, m in means.items()}}
+              "means_after_settle": {n: {k: round(v, 4) for k, v in m.items()} for n, m in means.items()},
+              "target_shown": with_target}
     with atomic_path(out_dir / "inspect.json") as tmp:
         tmp.write_text(json.dumps(record, indent=1))
-    videos = {f"{n} ep {i}: return {ev['returns'][i]:.0f}": ev["frames"][i]
-              for n, ev in runs.items() for i in range(args.episodes)}
-    steps = max(len(v) for v in videos.values())
-    fig = plotting.video_rows(videos, every=args.every, size=0.8, max_frames=int(np.ceil(steps / args.every)),
-                              title=f"{info['task']} (prompt: {info['prompt']!r}), a frame every {args.every} steps")
+    episodes = {f"{n} ep {i}: return {ev['returns'][i]:.0f}": ev["frames"][i][::args.every]
+                for n, ev in runs.items() for i in range(args.episodes)}
+    steps = max(len(v) for v in episodes.values())
+    videos = {"prompt's target, every imagined step": target_frames(bundle, info, min(16, steps))} if with_target else {}
+    videos.update(episodes)
+    fig = plotting.video_rows(videos, every=1, size=0.8, max_frames=steps,
+                              title=f"{info['task']} (prompt: {info['prompt']!r}): "
+                                    + ("the prompt's target, then " if with_target else "")
+                                    + f"a frame every {args.every} steps of real episodes")
     plotting.save(fig, out_dir / "inspect.png")
     plotting.close(fig)
     print(f"{info['task']}, prompt {info['prompt']!r}, policy after {ac.updates} updates; "

@@ -49,6 +49,7 @@ def test_inspect_policy_script_measures_the_policy_and_random_actions(load_scrip
     assert json.loads((out / "inspect.json").read_text()) == json.loads(json.dumps(record))
     assert (out / "inspect.png").stat().st_size > 1000
     assert record["task"] == "walker_stand" and record["policy_updates"] == 2
+    assert record["target_shown"]                              # a GenRL policy: its prompt's target is drawn
     assert set(record["returns"]) == {"policy", "random"} and len(record["returns"]["random"]) == 2
     means = record["means_after_settle"]
     assert {"torso_z", "left_foot_z", "torso_up", "reward"} <= set(means["policy"])
