@@ -127,7 +127,8 @@ def main(argv=None) -> dict:
     episodes = {f"{n} ep {i}: return {ev['returns'][i]:.0f}": ev["frames"][i][::args.every]
                 for n, ev in runs.items() for i in range(args.episodes)}
     steps = max(len(v) for v in episodes.values())
-    videos = {"prompt's target, every imagined step": target_frames(bundle, info, min(16, steps))} if with_target else {}
+    # (row labels stay short: the layout makes room for the longest one)
+    videos = {"prompt's target": target_frames(bundle, info, min(16, steps))} if with_target else {}
     videos.update(episodes)
     fig = plotting.video_rows(videos, every=1, size=0.8, max_frames=steps,
                               title=f"{info['task']} (prompt: {info['prompt']!r}): "
