@@ -101,6 +101,12 @@ class BehaviourConfig:
     save_every: int = 100
     """Updates between checkpoints of the policy (one more is always written at the end)."""
 
+    def __post_init__(self):
+        # The classmethod ``preset`` below replaces this field's class-level default, so a config
+        # built field by field would otherwise carry the method; give it the documented default.
+        if not isinstance(self.preset, str):
+            self.preset = "custom"
+
     @classmethod
     def tiny(cls, **overrides) -> "BehaviourConfig":
         """Seconds on CI: 32 start states, horizon 5, 30 updates, tiny networks."""

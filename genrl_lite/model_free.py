@@ -94,6 +94,12 @@ class ModelFreeConfig:
     save_every: int = 1000
     """Updates between checkpoints (one more is always written at the end)."""
 
+    def __post_init__(self):
+        # The classmethod ``preset`` below replaces this field's class-level default, so a config
+        # built field by field would otherwise carry the method; give it the documented default.
+        if not isinstance(self.preset, str):
+            self.preset = "custom"
+
     @classmethod
     def tiny(cls, **overrides) -> "ModelFreeConfig":
         """Seconds on CI: thin convs, small MLPs, 20 updates of 8 transitions."""

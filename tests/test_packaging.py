@@ -79,3 +79,30 @@ def test_every_module_is_in_the_readme_map_and_explains_itself():
     for p in modules:
         doc = ast.get_docstring(ast.parse(p.read_text()))
         assert doc and len(doc.splitlines()) >= 2, f"{p.name} needs a module docstring that says what it is"
+
+
+def test_every_config_dataclass_builds_from_its_defaults_and_serializes():
+    # A learner writes ``WorldModelConfig(cnn_depth=8)``; a classmethod named like a field once
+    # leaked into such a config as its default (the field ``preset``) and broke saving it as JSON.
+    import dataclasses
+    import importlib
+    import json
+
+    checked = []
+    for p in sorted((ROOT / "genrl_lite").glob("*.py")):
+        module = importlib.import_module(f"genrl_lite.{p.stem}")
+        for name, cls in vars(module).items():
+            if not (name.endswith("Config") and dataclasses.is_dataclass(cls) and cls.__module__ == module.__name__):
+                continue
+            if any(f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+                   for f in dataclasses.fields(cls)):
+                continue
+            cfg = cls()
+            values = dataclasses.asdict(cfg)
+            bad = {k: v for k, v in values.items() if callable(v)}
+            assert not bad, f"{name}() has callables as field values: {bad}"
+            json.dumps(values)
+            if "preset" in values:
+                assert values["preset"] == "custom", f"{name}().preset = {values['preset']!r}"
+            checked.append(name)
+    assert {"WorldModelConfig", "BehaviourConfig", "ModelFreeConfig", "ActorCriticConfig"} <= set(checked), checked
