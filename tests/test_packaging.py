@@ -76,7 +76,12 @@ def test_every_module_is_in_the_readme_map_and_explains_itself():
     assert not missing, f"add these modules to README.md's table of genrl_lite/: {missing}"
     import ast
 
-    for p in modules:
+    packages = sorted(p.parent for p in (ROOT / "genrl_lite").glob("*/__init__.py"))
+    missing = [p.name for p in packages if f"| `{p.name}/`" not in readme]
+    assert not missing, f"add these subpackages to README.md's table of genrl_lite/: {missing}"
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    assert all(f"genrl_lite.{p.name}" in declared for p in packages), f"pyproject.toml packages: {declared}"
+    for p in modules + sorted(f for pkg in packages for f in pkg.glob("*.py")):
         doc = ast.get_docstring(ast.parse(p.read_text()))
         assert doc and len(doc.splitlines()) >= 2, f"{p.name} needs a module docstring that says what it is"
 
