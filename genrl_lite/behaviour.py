@@ -247,7 +247,7 @@ def _write_info(path: Path, info: dict) -> None:
 def _check_resume(path: Path, info: dict) -> None:
     """A resumed run must learn the same thing: same prompt, model, start states and reward."""
     old = json.loads(path.read_text())
-    same = ("prompt_hash", "model_step", "action_dim", "feat_dim")
+    same = ("prompt_hash", "model_step", "model_id", "action_dim", "feat_dim")
     diff = [k for k in same if old.get(k) != info.get(k)]
     keys = ("actor_critic", "actor_critic_overrides", "horizon", "start_batch", "start_length", "data_free",
             "window", "similarity", "seed")
@@ -339,7 +339,7 @@ def train_behaviour(bundle, prompt, cfg: BehaviourConfig | None = None, data=Non
     info = {"format": FORMAT, "config": dataclasses.asdict(cfg), "task": task,
             "prompt": prompt if isinstance(prompt, str) else None, "prompt_hash": _embedding_hash(reward.embedding),
             "model": repo_relative(bundle.path) if bundle.path else None, "model_step": bundle.step,
-            "model_preset": bundle.preset, "vlm_tag": bundle.vlm_tag, "action_dim": bundle.action_dim,
+            "model_id": bundle.model_id, "model_preset": bundle.preset, "vlm_tag": bundle.vlm_tag, "action_dim": bundle.action_dim,
             "feat_dim": feat_dim, "reward": type(reward).__name__}
 
     out = Path(out_dir) if out_dir is not None else None

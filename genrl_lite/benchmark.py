@@ -11,7 +11,9 @@ Read top to bottom, this module is the whole experimental design:
    prompts (:data:`VIDEO_PROMPTS`, a clip instead of words, one from another body).
 4. **Cells**: one (method, task, seed) = one policy = one folder with a ``result.json``.
    ``genrl_lite.benchmark_run.run_cell`` trains and evaluates one; a cell whose ``result.json``
-   exists is done.
+   exists is done, unless it is *stale* (:func:`stale_reason`: the model it was trained on has been
+   retrained since); a stale cell is left out of the aggregate, moved under ``results/superseded/``
+   (:func:`retire`) and run again.
 5. **Aggregation** (:func:`aggregate`): mean ± standard error over seeds of each seed's mean
    normalized score, wall time per policy, and the command / commit / preset of every cell; then
    per domain (:func:`domain_rows`) and the cost of many policies (:func:`amortization`).
@@ -332,11 +334,70 @@ def read_result(path: Path) -> dict | None:
         return None
 
 
+_MODELS: dict = {}
+
+
+def _model_fingerprint(path: Path) -> tuple:
+    """(model_id, step, training date or None) of the checkpoint at ``path``; cached per file version."""
+    st = path.stat()
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    if key not in _MODELS:
+        from genrl_lite.training import _read, checkpoint_id
+
+        ckpt = _read(path)
+        _MODELS[key] = (checkpoint_id(path), ckpt["step"], (ckpt.get("meta") or {}).get("date"))
+    return _MODELS[key]
+
+
+def stale_reason(result: dict, root=REPO_ROOT) -> str | None:
+    """Why a cell's ``result`` no longer measures the model now at its ``model`` path; None if it does.
+
+    Results name their checkpoint's file (``model``) and its sha1 prefix (``model_id``); older
+    results only its ``step``, and for those a model whose ``date`` (written by
+    ``scripts/train_models.py``) is later than the result's is a retrained one too. A result without
+    a ``model`` path, or whose model is gone, is never called stale here (the run reports a missing
+    model itself).
+    """
+    model = result.get("model")
+    path = Path(root) / model if model else None
+    if path is None or not path.is_file():
+        return None
+    model_id, step, date = _model_fingerprint(path)
+    if result.get("model_id"):
+        if result["model_id"] != model_id:
+            return f"trained on {model} {result['model_id']}, which is now {model_id}"
+        return None
+    if result.get("model_step") != step:
+        return f"trained on {model} at step {result.get('model_step')}, which is now at step {step}"
+    made = str(result.get("date", ""))
+    if date and made and made[19:] == date[19:] and made[:19] < date[:19]:
+        return f"trained on {made}, before {model} was retrained on {date}"
+    return None
+
+
+def retire(cell_dir, results_root, why: str) -> Path:
+    """Move a stale cell's folder to ``results_root/superseded/<same relative path>`` and return where.
+
+    Nothing is deleted: the old policy, its curves and result stay readable there (with a
+    ``SUPERSEDED.txt`` saying why), out of every aggregate, and the cell can be run again in place.
+    """
+    cell_dir, results_root = Path(cell_dir), Path(results_root)
+    dest = results_root / "superseded" / cell_dir.resolve().relative_to(results_root.resolve())
+    n = 1
+    while dest.exists():
+        dest, n = dest.with_name(f"{cell_dir.name}-{n}"), n + 1
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    cell_dir.rename(dest)
+    (dest / "SUPERSEDED.txt").write_text(why + "\n")
+    return dest
+
+
 def aggregate(cells, results_root) -> list[dict]:
     """One row per (method, task): mean ± stderr over the seeds found, and what produced them.
 
     Missing cells are listed (``missing_seeds``) and never filled in: a row with no result has
-    ``normalized_mean`` None ("not run").
+    ``normalized_mean`` None ("not run"). Stale cells (:func:`stale_reason`) count as missing and are
+    listed again in ``stale_seeds``.
     """
     groups: dict = {}
     for c in cells:
@@ -344,6 +405,8 @@ def aggregate(cells, results_root) -> list[dict]:
     rows = []
     for (method, task), group in groups.items():
         found = [(c, read_result(c.path(results_root) / "result.json")) for c in group]
+        stale = [c.seed for c, r in found if r is not None and stale_reason(r)]
+        found = [(c, None if c.seed in stale else r) for c, r in found]
         done = [(c, r) for c, r in found if r is not None]
         norm, se = mean_stderr([r.get("normalized_mean") for _, r in done])
         ret, ret_se = mean_stderr([r.get("return_mean") for _, r in done])
@@ -352,7 +415,7 @@ def aggregate(cells, results_root) -> list[dict]:
         rows.append({
             "method": method, "label": base.label if method in METHODS else method, "group": _group(method),
             "task": task, "domain": task.split("_", 1)[0], "seeds": [c.seed for c, _ in done],
-            "missing_seeds": [c.seed for c, r in found if r is None],
+            "missing_seeds": [c.seed for c, r in found if r is None], "stale_seeds": stale,
             "normalized_mean": norm, "normalized_stderr": se, "return_mean": ret, "return_stderr": ret_se,
             "train_seconds_mean": wall, "updates_mean": mean_stderr([r.get("train_updates") for _, r in done])[0],
             "paper": paper_score(method, task) if method in METHODS else None,

@@ -287,7 +287,8 @@ def run_cell(ctx: Context, cell: Cell, show_progress: bool = False) -> dict:
                                 show_progress=show_progress)
         tail = max(1, len(res.metrics["step"]) // 10)
         record.update({"mode": "data-free" if cfg.data_free else "data", "config": dataclasses.asdict(cfg),
-                       "model": rel(bundle.path), "model_step": bundle.step, "model_preset": bundle.preset,
+                       "model": rel(bundle.path), "model_step": bundle.step, "model_id": bundle.model_id,
+                       "model_preset": bundle.preset,
                        "data": None if cfg.data_free else {"root": rel(s.data), "subsets": subsets},
                        "reward": method.reward, "embedding": method.embedding, "train_updates": res.steps,
                        "train_seconds": round(float(res.metrics["elapsed_s"][-1]), 1),

@@ -26,6 +26,7 @@ Weight decay is AdamW's decoupled decay with ``wd / lr`` so that each step multi
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import pickle
 import random
@@ -70,6 +71,9 @@ class ModelBundle:
     """Which VLM's embeddings the connector/aligner were trained on (set in exported models)."""
     meta: dict | None = None
     """Metadata stored by ``pretrained.export_model`` (command, wall time, metrics)."""
+    model_id: str | None = None
+    """First 12 hex digits of the sha1 of the checkpoint file loaded (set by ``load_checkpoint``): names
+    the exact weights, so a result can say which model it was trained on even when two models share a step."""
 
     @property
     def preset(self) -> str:
@@ -148,9 +152,20 @@ def _set_rng_state(state: dict, rng: np.random.Generator) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _read(path: Path) -> dict:
+def _resolve(path: Path) -> Path:
     if path.is_dir() or (not path.exists() and path.suffix != ".pt"):
-        path = path / CHECKPOINT_NAME
+        return path / CHECKPOINT_NAME
+    return path
+
+
+def checkpoint_id(path) -> str | None:
+    """First 12 hex digits of the sha1 of the checkpoint at ``path`` (file or out_dir); None if absent."""
+    path = _resolve(Path(path))
+    return hashlib.sha1(path.read_bytes()).hexdigest()[:12] if path.is_file() else None
+
+
+def _read(path: Path) -> dict:
+    path = _resolve(path)
     if not path.exists():
         raise CheckpointError(f"no world-model checkpoint at {path}. Train one first: "
                               + TRAIN_COMMAND.format(preset="laptop", out=path.parent))
@@ -224,7 +239,7 @@ def load_checkpoint(path, expected_preset: str | None = None, embed_dim: int | N
     for m in (bundle.world_model, bundle.connector, bundle.aligner):
         if m is not None:
             m.eval()
-    bundle.step, bundle.path = ckpt["step"], path
+    bundle.step, bundle.path, bundle.model_id = ckpt["step"], path, checkpoint_id(path)
     bundle.vlm_tag, bundle.meta = ckpt.get("vlm_tag"), ckpt.get("meta", {})
     return bundle
 

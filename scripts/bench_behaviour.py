@@ -7,7 +7,9 @@
 
 Every policy is one run of ``scripts/train_behaviour.py`` (a subprocess, so each starts clean) into
 ``results/policies/<task>-<mode>-s<seed>/``; a policy whose ``result.json`` exists is skipped, and a
-killed run resumes from its checkpoint (its minutes budget counts the time already spent). Tasks
+killed run resumes from its checkpoint (its minutes budget counts the time already spent). A policy
+trained on a model that has been retrained since is stale (``genrl_lite.benchmark.stale_reason``):
+left out of the aggregate, and moved under ``results/superseded/`` before it is trained again. Tasks
 whose domain has no model are reported and skipped. The aggregate, mean ± standard error over seeds
 of each seed's mean normalized score (10 episodes), goes to ``results/behaviour.json`` with the
 command that produced it, and is printed as a table next to the issue's targets.
@@ -28,6 +30,7 @@ from pathlib import Path
 
 import genrl_lite  # noqa: F401
 from genrl_lite.benchmark import paper_score  # GenRL's scores in the paper (v1 Table 1), one table for both
+from genrl_lite.benchmark import read_result, retire, stale_reason
 from genrl_lite.runtime import REPO_ROOT, atomic_path, data_dir, fast_mode, git_commit, repo_relative
 
 TARGETS = {"walker_stand": 0.8, "walker_walk": 0.5, "walker_run": 0.3, "cheetah_run": 0.4, "quadruped_stand": 0.6}
@@ -84,9 +87,9 @@ def aggregate(grid, policies: Path) -> list[dict]:
     for task, mode in grid:
         results = []
         for seed in grid[(task, mode)]:
-            path = policies / f"{task}-{mode}-s{seed}" / "result.json"
-            if path.exists():
-                results.append(json.loads(path.read_text()))
+            r = read_result(policies / f"{task}-{mode}-s{seed}" / "result.json")
+            if r is not None and not stale_reason(r):
+                results.append(r)
         norm, se = mean_stderr([r["normalized_mean"] for r in results])
         ret, ret_se = mean_stderr([r["return_mean"] for r in results])
         wall, _ = mean_stderr([r["train_seconds"] for r in results])
@@ -222,10 +225,13 @@ def main(argv=None) -> None:
         for mode in args.modes:
             for seed in args.seeds:
                 out = policies / f"{task}-{mode}-s{seed}"
-                if (out / "result.json").exists():
+                old = read_result(out / "result.json")
+                why = None if old is None else stale_reason(old)
+                if args.aggregate_only or (old is not None and not why):
                     continue
-                if args.aggregate_only:
-                    continue
+                if why and model is not None:
+                    print(f"{task} ({mode}, seed {seed}) is stale ({why}): moved to "
+                          f"{repo_relative(retire(out, policies.parent, why))}", flush=True)
                 if model is None:
                     skipped.append(f"{task} ({mode}, seed {seed}): no {get_task(task).domain} model in data/models")
                     continue

@@ -11,7 +11,9 @@
 
 Every cell (method x task x seed) is one policy in its own folder with a ``result.json`` (command,
 commit, preset, seed, wall time, returns, normalized score); a cell whose ``result.json`` exists is
-skipped, and a killed cell resumes from its checkpoint. GenRL and GenRL data-free cells are the
+skipped, and a killed cell resumes from its checkpoint. A cell trained on a model that has been
+retrained since is stale (``genrl_lite.benchmark.stale_reason``): left out of the aggregate, listed
+by ``--dry-run``, and when run, its folder is first moved under ``results/superseded/``. GenRL and GenRL data-free cells are the
 folders of ``scripts/bench_behaviour.py`` (``results/policies/``), so either command reuses the other's
 policies. Cells of domains without a model in ``data/models`` are listed as skipped. The aggregate
 (mean ± standard error over seeds, paper numbers, per domain, cost and amortization, speed figures)
@@ -240,7 +242,12 @@ def main(argv=None) -> dict | None:
     import torch
 
     torch.set_num_threads(args.threads)
-    todo = [c for c in cells if not (c.path(results) / "result.json").exists()]
+    stale = {}
+    for c in cells:
+        r = bm.read_result(c.path(results) / "result.json")
+        if r is not None and bm.stale_reason(r):
+            stale[c.key] = bm.stale_reason(r)
+    todo = [c for c in cells if c.key in stale or not (c.path(results) / "result.json").exists()]
     skipped = {c.key: f"no {c.task.split('_')[0]} model in data/models" for c in todo
                if not has_model(settings, c.task.split("_")[0])}
     todo = [c for c in todo if c.key not in skipped]
@@ -250,10 +257,11 @@ def main(argv=None) -> dict | None:
                f"({minutes} min + {EVAL_SECONDS * settings.episodes / 10:.0f} s evaluation per policy, one core each; "
                "plus the per-domain preparations)" if minutes else "(no minutes budget: depends on --steps)")
         print(f"{len(cells)} cells, {len(cells) - len(todo) - len(skipped)} done, {len(todo)} to run {est}; "
-              f"{len(skipped)} skipped (no model)")
+              f"{len(skipped)} skipped (no model)" + (f"; {len(stale)} of those to run are stale" if stale else ""))
         if args.dry_run:
             for c in todo:
-                print("  ", c.method, c.task, c.seed, "->", c.path(results))
+                print("  ", c.method, c.task, c.seed, "->", c.path(results),
+                      f"(stale: {stale[c.key]})" if c.key in stale else "")
             return None
     t_start = time.perf_counter()
     errors = {}
@@ -263,6 +271,9 @@ def main(argv=None) -> dict | None:
             t0 = time.perf_counter()
             print(f"[{i + 1}/{len(todo)}] {cell.method} {cell.task} seed {cell.seed} -> {cell.path(results)}", flush=True)
             try:
+                if cell.key in stale:
+                    where = bm.retire(cell.path(results), results, stale[cell.key])
+                    print(f"    stale ({stale[cell.key]}): moved to {bm.rel(where)}", flush=True)
                 r = br.run_cell(ctx, cell)
                 norm = r.get("normalized_mean")
                 print(f"    normalized {norm if norm is None else round(norm, 3)}, "

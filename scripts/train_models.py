@@ -87,6 +87,7 @@ def main(argv=None) -> dict:
     quality = {k: (v.astype(float).round(5).tolist() if hasattr(v, "tolist") else round(v, 5)) for k, v in q.items()}
     info = {
         "domain": args.domain, "preset": args.preset, "commit": git_commit(),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),   # results made before it are stale
         "world_model_steps": wm.step, "connector_steps": full.step,
         "wall_seconds_this_call": {"world_model": round(t_wm), "connector_aligner": round(t_conn)},
         "training_minutes_total": {"world_model": round(training_minutes(runs / f"wm_{args.domain}"), 1),

@@ -201,6 +201,55 @@ def test_second_run_skips_done_cells(tmp_path, monkeypatch, load_script):
     assert saved["rows"] and saved["paper_sources"] and "amortization" in saved["cost"]
 
 
+def test_cells_of_a_retrained_model_are_stale_left_out_and_rerun(tmp_path, monkeypatch, load_script):
+    """A cell measured one model file; once that file is retrained, its result must not be averaged
+    with cells of the new model, and the one command re-runs it (the old folder kept aside)."""
+    from genrl_lite.data import EpisodeDataset
+    from genrl_lite.training import checkpoint_id, train_world_model
+    from genrl_lite.world_model import WorldModelConfig
+
+    data = EpisodeDataset(REPO_ROOT / "data" / "sample", "walker", verbose=False)
+    train_world_model(WorldModelConfig.preset("tiny"), data, 2, tmp_path / "wm", show_progress=False)
+    model = tmp_path / "model.pt"
+    ckpt = torch.load(tmp_path / "wm" / "checkpoint.pt", weights_only=True)
+    ckpt["meta"] = {"date": "2026-06-01 00:00:00 UTC"}
+    torch.save(ckpt, model)
+    results = tmp_path / "results"
+    same = dict(model=str(model), model_step=ckpt["step"])
+    write_result(results, bm.Cell("align_b1", "walker_stand", 0), 0.5, model_id=checkpoint_id(model), **same)
+    write_result(results, bm.Cell("align_b1", "walker_stand", 1), 0.1, date="2026-01-01 00:00:00 UTC", **same)
+    write_result(results, bm.Cell("align_b1", "walker_stand", 2), 0.2, date="2026-07-01 00:00:00 UTC", **same)
+    write_result(results, bm.Cell("align_b1", "walker_stand", 3), 0.3, model=str(model), model_step=ckpt["step"] + 1)
+    cells = bm.plan(["align_b1"], ["walker_stand"], [0, 1, 2, 3])
+    [row] = bm.aggregate(cells, results)
+    assert row["seeds"] == [0, 2] and row["stale_seeds"] == [1, 3] and row["missing_seeds"] == [1, 3]
+    assert row["normalized_mean"] == pytest.approx(0.35)
+    assert "before" in bm.stale_reason(json.loads((cells[1].path(results) / "result.json").read_text()))
+
+    ckpt["meta"]["note"] = "retrained"                    # same step, other weights file
+    torch.save(ckpt, model)
+    [row] = bm.aggregate(cells, results)
+    assert row["seeds"] == [2] and row["stale_seeds"] == [0, 1, 3]
+
+    script, calls = load_script("benchmark"), []
+
+    def fake_run_cell(ctx, cell, show_progress=False):
+        calls.append(cell.seed)
+        write_result(ctx.settings.results, cell, 0.9, model=str(model), model_id=checkpoint_id(model))
+        return {"normalized_mean": 0.9}
+
+    monkeypatch.setattr(script.br, "run_cell", fake_run_cell)
+    monkeypatch.setattr(script, "has_model", lambda settings, domain: True)
+    monkeypatch.setenv("GENRL_LITE_FAST", "0")
+    out = script.main(["--methods", "align_b1", "--tasks", "walker_stand", "--seeds", "0", "1", "2", "3",
+                       "--results", str(results), "--out", str(tmp_path / "bench.json")])
+    assert calls == [0, 1, 3]
+    assert out["rows"][0]["seeds"] == [0, 1, 2, 3] and out["rows"][0]["stale_seeds"] == []
+    kept = results / "superseded" / "benchmark" / "align_b1" / "walker_stand-s0"
+    assert json.loads((kept / "result.json").read_text())["normalized_mean"] == 0.5    # nothing lost
+    assert "which is now" in (kept / "SUPERSEDED.txt").read_text()
+
+
 def test_fast_mode_never_writes_the_laptop_results(monkeypatch, tmp_path, load_script):
     script = load_script("benchmark")
     args = script.parse_args(["--fast"])
