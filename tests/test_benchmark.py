@@ -201,19 +201,26 @@ def test_second_run_skips_done_cells(tmp_path, monkeypatch, load_script):
     assert saved["rows"] and saved["paper_sources"] and "amortization" in saved["cost"]
 
 
-def test_cells_of_a_retrained_model_are_stale_left_out_and_rerun(tmp_path, monkeypatch, load_script):
-    """A cell measured one model file; once that file is retrained, its result must not be averaged
-    with cells of the new model, and the one command re-runs it (the old folder kept aside)."""
+def tiny_model_file(tmp_path):
+    """A 2-step tiny walker checkpoint at ``tmp_path/model.pt`` "trained" on 2026-06-01; (path, its dict)."""
     from genrl_lite.data import EpisodeDataset
-    from genrl_lite.training import checkpoint_id, train_world_model
+    from genrl_lite.training import train_world_model
     from genrl_lite.world_model import WorldModelConfig
 
     data = EpisodeDataset(REPO_ROOT / "data" / "sample", "walker", verbose=False)
     train_world_model(WorldModelConfig.preset("tiny"), data, 2, tmp_path / "wm", show_progress=False)
-    model = tmp_path / "model.pt"
     ckpt = torch.load(tmp_path / "wm" / "checkpoint.pt", weights_only=True)
     ckpt["meta"] = {"date": "2026-06-01 00:00:00 UTC"}
-    torch.save(ckpt, model)
+    torch.save(ckpt, tmp_path / "model.pt")
+    return tmp_path / "model.pt", ckpt
+
+
+def test_cells_of_a_retrained_model_are_stale_left_out_and_rerun(tmp_path, monkeypatch, load_script):
+    """A cell measured one model file; once that file is retrained, its result must not be averaged
+    with cells of the new model, and the one command re-runs it (the old folder kept aside)."""
+    from genrl_lite.training import checkpoint_id
+
+    model, ckpt = tiny_model_file(tmp_path)
     results = tmp_path / "results"
     same = dict(model=str(model), model_step=ckpt["step"])
     write_result(results, bm.Cell("align_b1", "walker_stand", 0), 0.5, model_id=checkpoint_id(model), **same)
@@ -248,6 +255,38 @@ def test_cells_of_a_retrained_model_are_stale_left_out_and_rerun(tmp_path, monke
     kept = results / "superseded" / "benchmark" / "align_b1" / "walker_stand-s0"
     assert json.loads((kept / "result.json").read_text())["normalized_mean"] == 0.5    # nothing lost
     assert "which is now" in (kept / "SUPERSEDED.txt").read_text()
+
+
+def test_bench_behaviour_retrains_stale_policies_and_keeps_the_old_ones(tmp_path, monkeypatch, load_script):
+    from genrl_lite.training import checkpoint_id
+
+    model, ckpt = tiny_model_file(tmp_path)
+    script, policies, ran = load_script("bench_behaviour"), tmp_path / "results" / "policies", []
+
+    def write(task, mode, seed, norm, **extra):
+        (policies / f"{task}-{mode}-s{seed}").mkdir(parents=True, exist_ok=True)
+        (policies / f"{task}-{mode}-s{seed}" / "result.json").write_text(json.dumps(
+            {"seed": seed, "normalized_mean": norm, "return_mean": 100 * norm, "train_seconds": 60.0,
+             "train_updates": 10, "model": str(model), "model_step": ckpt["step"], **extra}))
+
+    def fake_run_policy(task, mode, seed, model_arg, out, args):
+        ran.append(seed)
+        write(task, mode, seed, 0.9, model_id=checkpoint_id(model))
+        return 0
+
+    write("walker_stand", "data", 0, 0.2, model_id=checkpoint_id(model))
+    write("walker_stand", "data", 1, 0.4, date="2026-01-01 00:00:00 UTC")     # made before the model
+    monkeypatch.setattr(script, "run_policy", fake_run_policy)
+    args = ["--tasks", "walker_stand", "--modes", "data", "--seeds", "0", "1", "--policies", str(policies),
+            "--out", str(tmp_path / "behaviour.json"), "--model", f"walker={model}"]
+    script.main(args + ["--aggregate-only"])
+    [row] = json.loads((tmp_path / "behaviour.json").read_text())["rows"]
+    assert ran == [] and row["seeds"] == [0] and row["normalized_mean"] == pytest.approx(0.2)
+    script.main(args)
+    [row] = json.loads((tmp_path / "behaviour.json").read_text())["rows"]
+    assert ran == [1] and row["seeds"] == [0, 1] and row["normalized_mean"] == pytest.approx(0.55)
+    old = tmp_path / "results" / "superseded" / "policies" / "walker_stand-data-s1"
+    assert json.loads((old / "result.json").read_text())["normalized_mean"] == 0.4
 
 
 def test_fast_mode_never_writes_the_laptop_results(monkeypatch, tmp_path, load_script):
