@@ -10,14 +10,12 @@ Read top to bottom, this module is the whole experimental design:
 3. **The other axes**: training data of the policy (:data:`DATA_ABLATION`, walker) and video
    prompts (:data:`VIDEO_PROMPTS`, a clip instead of words, one from another body).
 4. **Cells**: one (method, task, seed) = one policy = one folder with a ``result.json``.
-   ``genrl_lite.benchmark_run.run_cell`` trains and evaluates one; a cell whose ``result.json``
-   exists is done, unless it is *stale* (:func:`stale_reason`: the model it was trained on has been
-   retrained since); a stale cell is left out of the aggregate, moved under ``results/superseded/``
-   (:func:`retire`) and run again.
-5. **Aggregation** (:func:`aggregate`): mean ± standard error over seeds of each seed's mean
-   normalized score, wall time per policy, and the command / commit / preset of every cell; then
-   per domain (:func:`domain_rows`) and the cost of many policies (:func:`amortization`).
-6. **The README's tables** (:func:`readme_tables`), generated from the aggregate, never typed.
+   ``genrl_lite.benchmark_run.run_cell`` trains and evaluates one.
+5. **The cost of many policies** (:func:`amortization`): GenRL pays for its world model once,
+   a model-free learner pays for every prompt.
+
+What the cells' results say (which are current, their mean ± standard error, the README's tables)
+is the next module, ``genrl_lite.benchmark_results``.
 
 ``scripts/benchmark.py`` is the one command that runs it; ``notebooks/07_benchmark.ipynb`` reads
 its JSON. Shapes here are few: E is the VLM embedding size, T the steps of an episode.
@@ -25,13 +23,13 @@ its JSON. Shapes here are few: E is the VLM embedding size, T the steps of an ep
 from __future__ import annotations
 
 import dataclasses
-import json
+import hashlib
 import math
 from pathlib import Path
 
 import numpy as np
 
-from genrl_lite.runtime import REPO_ROOT, atomic_path
+from genrl_lite.runtime import REPO_ROOT
 
 # --- 1. the paper's numbers ------------------------------------------------------------------------
 
@@ -173,7 +171,8 @@ VIDEO_PROMPTS: dict[str, VideoPrompt] = {v.name: v for v in [
 
 
 def video_prompt_clip(entry: VideoPrompt, root) -> tuple[np.ndarray, dict]:
-    """The prompt clip (8, S, S, 3) uint8 and where it came from (episode path, start frame, return).
+    """The prompt clip (8, S, S, 3) uint8 and where it came from (episode path, start frame, return,
+    :func:`clip_id`).
 
     Deterministic: among the subset's episodes with a true-reward sidecar, the one with the highest
     return, and in it the 8-frame window with the highest reward (the reward picks the clip only; the
@@ -201,7 +200,13 @@ def video_prompt_clip(entry: VideoPrompt, root) -> tuple[np.ndarray, dict]:
     obs = load_episode(path)["obs"]
     window = np.convolve(reward, np.ones(8), mode="valid")                # reward of clip [t, t+8)
     start = int(window[1:].argmax()) + 1                                   # skip the reset frame
-    return obs[start:start + 8], {"episode": str(path), "start": start, "episode_return": float(reward.sum())}
+    clip = obs[start:start + 8]
+    return clip, {"episode": str(path), "start": start, "episode_return": float(reward.sum()), "clip_id": clip_id(clip)}
+
+
+def clip_id(clip: np.ndarray) -> str:
+    """A short fingerprint of a clip's pixels (sha1 prefix): a re-collected episode gives another one."""
+    return hashlib.sha1(np.ascontiguousarray(clip).tobytes()).hexdigest()[:12]
 
 
 # --- 4. cells ---------------------------------------------------------------------------------------
@@ -304,150 +309,7 @@ def suite_cells(seeds, suites=None) -> list[Cell]:
     return list(dict.fromkeys(cells))
 
 
-# --- 5. aggregation -----------------------------------------------------------------------------------
-
-
-def mean_stderr(values) -> tuple[float | None, float | None]:
-    """Mean and standard error (sample std / sqrt(n)) of the non-None values; (None, None) if none,
-    stderr None for a single value."""
-    v = [float(x) for x in values if x is not None]
-    if not v:
-        return None, None
-    mean = sum(v) / len(v)
-    if len(v) < 2:
-        return mean, None
-    return mean, math.sqrt(sum((x - mean) ** 2 for x in v) / (len(v) - 1) / len(v))
-
-
-def rel(path) -> str:
-    """A path relative to the repository when it is inside it (so the JSON reads the same on any clone)."""
-    from genrl_lite.runtime import repo_relative
-
-    return repo_relative(path)
-
-
-def read_result(path: Path) -> dict | None:
-    """A cell's result.json, or None if it is missing or unreadable (a cell not run yet)."""
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
-
-
-_MODELS: dict = {}
-
-
-def _model_fingerprint(path: Path) -> tuple:
-    """(model_id, step, training date or None) of the checkpoint at ``path``; cached per file version."""
-    st = path.stat()
-    key = (str(path), st.st_mtime_ns, st.st_size)
-    if key not in _MODELS:
-        from genrl_lite.training import _read, checkpoint_id
-
-        ckpt = _read(path)
-        _MODELS[key] = (checkpoint_id(path), ckpt["step"], (ckpt.get("meta") or {}).get("date"))
-    return _MODELS[key]
-
-
-def stale_reason(result: dict, root=REPO_ROOT) -> str | None:
-    """Why a cell's ``result`` no longer measures the model now at its ``model`` path; None if it does.
-
-    Results name their checkpoint's file (``model``) and its sha1 prefix (``model_id``); older
-    results only its ``step``, and for those a model whose ``date`` (written by
-    ``scripts/train_models.py``) is later than the result's is a retrained one too. A result without
-    a ``model`` path, or whose model is gone, is never called stale here (the run reports a missing
-    model itself).
-    """
-    model = result.get("model")
-    path = Path(root) / model if model else None
-    if path is None or not path.is_file():
-        return None
-    model_id, step, date = _model_fingerprint(path)
-    if result.get("model_id"):
-        if result["model_id"] != model_id:
-            return f"trained on {model} {result['model_id']}, which is now {model_id}"
-        return None
-    if result.get("model_step") != step:
-        return f"trained on {model} at step {result.get('model_step')}, which is now at step {step}"
-    made = str(result.get("date", ""))
-    if date and made and made[19:] == date[19:] and made[:19] < date[:19]:
-        return f"trained on {made}, before {model} was retrained on {date}"
-    return None
-
-
-def retire(cell_dir, results_root, why: str) -> Path:
-    """Move a stale cell's folder to ``results_root/superseded/<same relative path>`` and return where.
-
-    Nothing is deleted: the old policy, its curves and result stay readable there (with a
-    ``SUPERSEDED.txt`` saying why), out of every aggregate, and the cell can be run again in place.
-    """
-    cell_dir, results_root = Path(cell_dir), Path(results_root)
-    dest = results_root / "superseded" / cell_dir.resolve().relative_to(results_root.resolve())
-    n = 1
-    while dest.exists():
-        dest, n = dest.with_name(f"{cell_dir.name}-{n}"), n + 1
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    cell_dir.rename(dest)
-    (dest / "SUPERSEDED.txt").write_text(why + "\n")
-    return dest
-
-
-def aggregate(cells, results_root) -> list[dict]:
-    """One row per (method, task): mean ± stderr over the seeds found, and what produced them.
-
-    Missing cells are listed (``missing_seeds``) and never filled in: a row with no result has
-    ``normalized_mean`` None ("not run"). Stale cells (:func:`stale_reason`) count as missing and are
-    listed again in ``stale_seeds``.
-    """
-    groups: dict = {}
-    for c in cells:
-        groups.setdefault((c.method, c.task), []).append(c)
-    rows = []
-    for (method, task), group in groups.items():
-        found = [(c, read_result(c.path(results_root) / "result.json")) for c in group]
-        stale = [c.seed for c, r in found if r is not None and stale_reason(r)]
-        found = [(c, None if c.seed in stale else r) for c, r in found]
-        done = [(c, r) for c, r in found if r is not None]
-        norm, se = mean_stderr([r.get("normalized_mean") for _, r in done])
-        ret, ret_se = mean_stderr([r.get("return_mean") for _, r in done])
-        wall, _ = mean_stderr([r.get("train_seconds") for _, r in done])
-        base = METHODS.get(method, METHODS["genrl"])
-        rows.append({
-            "method": method, "label": base.label if method in METHODS else method, "group": _group(method),
-            "task": task, "domain": task.split("_", 1)[0], "seeds": [c.seed for c, _ in done],
-            "missing_seeds": [c.seed for c, r in found if r is None], "stale_seeds": stale,
-            "normalized_mean": norm, "normalized_stderr": se, "return_mean": ret, "return_stderr": ret_se,
-            "train_seconds_mean": wall, "updates_mean": mean_stderr([r.get("train_updates") for _, r in done])[0],
-            "paper": paper_score(method, task) if method in METHODS else None,
-            "presets": sorted({str(r.get("preset")) for _, r in done}),
-            "fast_mode": sorted({bool(r.get("fast_mode")) for _, r in done}),
-            "commits": sorted({str(r.get("commit")) for _, r in done}),
-            "commands": sorted({str(r.get("command")) for _, r in done}),
-            "cells": [rel(c.path(results_root)) for c, _ in done]})
-    return rows
-
-
-def _group(method: str) -> str:
-    if method.startswith("data_"):
-        return "data"
-    if method.startswith("video_"):
-        return "video"
-    return METHODS[method].group
-
-
-def domain_rows(rows) -> list[dict]:
-    """Per (method, domain): the mean over that domain's tasks of the per-task means (tasks not run
-    are left out and counted), with the paper's per-domain number where it has one."""
-    out: dict = {}
-    for r in rows:
-        out.setdefault((r["method"], r["domain"]), []).append(r)
-    table = []
-    for (method, domain), group in out.items():
-        done = [r["normalized_mean"] for r in group if r["normalized_mean"] is not None]
-        paper = paper_domain_score(method, domain)
-        table.append({"method": method, "domain": domain, "tasks_run": len(done), "tasks": len(group),
-                      "normalized_mean": float(np.mean(done)) if done else None, "paper": paper})
-    return table
+# --- 5. the cost of many policies ------------------------------------------------------------------
 
 
 def amortization(world_model_seconds: float, genrl_policy_seconds: float, model_free_policy_seconds: float,
@@ -465,129 +327,7 @@ def amortization(world_model_seconds: float, genrl_policy_seconds: float, model_
     return {"n": n, "genrl": genrl, "model_free": model_free, "break_even": break_even}
 
 
-def bar_series(rows, methods, groups, by: str = "task") -> tuple[dict, dict]:
-    """Arrays for :func:`genrl_lite.plotting.benchmark_bars`: ``series[label] = (means, stderrs)`` and
-    ``paper[label]`` over ``groups`` (tasks, or domains with ``by="domain"``), NaN where not run."""
-    series, paper = {}, {}
-    if by == "domain":
-        table = {(r["method"], r["domain"]): r for r in domain_rows(rows)}
-    else:
-        table = {(r["method"], r["task"]): r for r in rows}
-    for m in methods:
-        label = METHODS[m].label if m in METHODS else m
-        got = [table.get((m, g)) for g in groups]
-        means = [np.nan if r is None or r["normalized_mean"] is None else r["normalized_mean"] for r in got]
-        errs = [np.nan if r is None or r.get("normalized_stderr") is None else r["normalized_stderr"] for r in got]
-        refs = [np.nan if r is None or r.get("paper") is None else r["paper"] for r in got]
-        series[label], paper[label] = (np.array(means), np.array(errs)), np.array(refs)
-    return series, paper
-
-
 def paper_amortization(n_policies) -> dict:
     """The paper's amortization (hours on a V100): world model 5 days, GenRL 5 h, model-free 7 h per policy."""
     h = PAPER["compute_hours"]
     return amortization(h["world_model"] * 3600, h["genrl_policy"] * 3600, h["model_free_policy"] * 3600, n_policies)
-
-
-# --- 6. the README's tables, generated ------------------------------------------------------------------
-
-README_TABLES = {
-    "main": (("genrl", "genrl_datafree", "wmclip_video", "wmclip_image", "td3bc_video"), BEHAVIOUR_TASKS,
-             ("genrl", "td3bc_video")),
-    "walker": (("genrl", "genrl_no_aligner", "align_b1", "align_none", "genrl_image")
-               + tuple(f"data_{k}" for k in DATA_ABLATION if k != "all")
-               + tuple(f"video_{k}" for k in VIDEO_PROMPTS if VIDEO_PROMPTS[k].task.startswith("walker_")),
-               DATA_ABLATION_TASKS, ()),
-}
-"""The README's benchmark tables as (methods, tasks, methods with a "paper" line): the headline
-table, and walker's ablations, data subsets and video prompts. Columns where nothing ran are left out."""
-GENERALIZATION_METHODS = ("genrl", "genrl_datafree")
-"""The columns of the README's generalization table (a row per custom task, see :func:`task_table`)."""
-
-
-def method_label(method: str) -> str:
-    """A row's name in tables: the method's label, or what a data subset / video prompt changes."""
-    if method in METHODS:
-        return METHODS[method].label
-    if method.startswith("data_") and method[5:] in DATA_ABLATION:
-        return f"start states from {method[5:]} data only"
-    if method.startswith("video_") and method[6:] in VIDEO_PROMPTS:
-        v = VIDEO_PROMPTS[method[6:]]
-        return f"video prompt: a {v.domain} {v.subset} clip"
-    return method
-
-
-def format_score(row: dict | None) -> str:
-    """``0.22 ± 0.02 (3)`` (mean ± standard error, seeds), ``0.13 (1)``, ``not run``, or ``–`` for
-    no row at all (a cell outside the grid, e.g. a video prompt on another task)."""
-    if row is None:
-        return "–"
-    if row.get("normalized_mean") is None:
-        return "not run"
-    n = len(row.get("seeds", []))
-    se = row.get("normalized_stderr")
-    return (f"{row['normalized_mean']:.2f}" + ("" if se is None else f" ± {se:.2f}") + f" ({n})")
-
-
-def markdown_table(rows, methods, tasks, paper_methods=()) -> str:
-    """A GitHub-markdown table of :func:`aggregate` rows: a line per method, a column per task that
-    has at least one result among ``methods``, and a "(paper)" line for each of ``paper_methods``."""
-    table = {(r["method"], r["task"]): r for r in rows}
-    cols = [t for t in tasks if any(format_score(table.get((m, t))) not in ("not run", "–") for m in methods)]
-    if not cols:
-        return "(no results yet)\n"
-    head = "| normalized score (seeds) | " + " | ".join(t.replace("_", " ") for t in cols) + " |\n"
-    lines = [head, "|---" * (len(cols) + 1) + "|\n"]
-    for m in methods:
-        lines.append(f"| {method_label(m)} | " + " | ".join(format_score(table.get((m, t))) for t in cols) + " |\n")
-    for m in paper_methods:
-        refs = [paper_score(m, t) for t in cols]
-        lines.append(f"| {method_label(m)} (paper) | "
-                     + " | ".join("" if p is None else f"{p:.2f}" for p in refs) + " |\n")
-    return "".join(lines)
-
-
-def task_table(rows, methods, tasks) -> str:
-    """The transposed table, for many tasks and few methods: a line per task that has at least one
-    result among ``methods`` (its prompt next to it), a column per method."""
-    from genrl_lite.tasks import get_task
-
-    table = {(r["method"], r["task"]): r for r in rows}
-    done = [t for t in tasks if any(format_score(table.get((m, t))) not in ("not run", "–") for m in methods)]
-    if not done:
-        return "(no results yet)\n"
-    lines = ["| task | prompt | " + " | ".join(method_label(m) for m in methods) + " |\n",
-             "|---" * (len(methods) + 2) + "|\n"]
-    for t in done:
-        lines.append(f"| {t.replace('_', ' ')} | {get_task(t).prompt} | "
-                     + " | ".join(format_score(table.get((m, t))) for m in methods) + " |\n")
-    return "".join(lines)
-
-
-def readme_tables(record: dict) -> dict[str, str]:
-    """Every :data:`README_TABLES` table of a benchmark JSON record, by name, and the generalization
-    table (:data:`GENERALIZATION_METHODS` on the custom tasks)."""
-    from genrl_lite.tasks import list_tasks
-
-    tables = {name: markdown_table(record["rows"], methods, tasks, paper)
-              for name, (methods, tasks, paper) in README_TABLES.items()}
-    tables["generalization"] = task_table(record["rows"], GENERALIZATION_METHODS, list_tasks(kind="custom"))
-    return tables
-
-
-def update_readme(path, tables: dict[str, str]) -> bool:
-    """Replace each table between ``<!-- benchmark:NAME -->`` and ``<!-- /benchmark:NAME -->`` in the
-    file at ``path`` (atomically). Returns whether the file changed; a missing marker is an error."""
-    path = Path(path)
-    text = new = path.read_text()
-    for name, table in tables.items():
-        start, end = f"<!-- benchmark:{name} -->\n", f"<!-- /benchmark:{name} -->"
-        i, j = new.find(start), new.find(end)
-        if i < 0 or j < i:
-            raise ValueError(f"{path} has no '{start.strip()}' ... '{end}' block for the {name!r} table; "
-                             "add the two marker lines where the table belongs")
-        new = new[:i + len(start)] + table + new[j:]
-    if new != text:
-        with atomic_path(path) as tmp:
-            tmp.write_text(new)
-    return new != text

@@ -23,9 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from genrl_lite.benchmark import (DATA_ABLATION, LAPTOP_OVERRIDES, VIDEO_PROMPTS, Cell, Method, rel,
-                                  video_prompt_clip)
-from genrl_lite.runtime import REPO_ROOT, atomic_path, git_commit
+from genrl_lite.benchmark import DATA_ABLATION, LAPTOP_OVERRIDES, VIDEO_PROMPTS, Cell, Method, video_prompt_clip
+from genrl_lite.runtime import REPO_ROOT, atomic_path, git_commit, repo_relative as rel
 
 
 @dataclasses.dataclass

@@ -8,7 +8,7 @@
 Every policy is one run of ``scripts/train_behaviour.py`` (a subprocess, so each starts clean) into
 ``results/policies/<task>-<mode>-s<seed>/``; a policy whose ``result.json`` exists is skipped, and a
 killed run resumes from its checkpoint (its minutes budget counts the time already spent). A policy
-trained on a model that has been retrained since is stale (``genrl_lite.benchmark.stale_reason``):
+trained on a model that has been retrained since is stale (``genrl_lite.benchmark_results.stale_reason``):
 left out of the aggregate, and moved under ``results/superseded/`` before it is trained again. Tasks
 whose domain has no model are reported and skipped. The aggregate, mean ± standard error over seeds
 of each seed's mean normalized score (10 episodes), goes to ``results/behaviour.json`` with the
@@ -30,7 +30,7 @@ from pathlib import Path
 
 import genrl_lite  # noqa: F401
 from genrl_lite.benchmark import paper_score  # GenRL's scores in the paper (v1 Table 1), one table for both
-from genrl_lite.benchmark import read_result, retire, stale_reason
+from genrl_lite.benchmark_results import read_result, retire, stale_reason
 from genrl_lite.runtime import REPO_ROOT, atomic_path, data_dir, fast_mode, git_commit, repo_relative
 
 TARGETS = {"walker_stand": 0.8, "walker_walk": 0.5, "walker_run": 0.3, "cheetah_run": 0.4, "quadruped_stand": 0.6}

@@ -12,8 +12,9 @@
 Every cell (method x task x seed) is one policy in its own folder with a ``result.json`` (command,
 commit, preset, seed, wall time, returns, normalized score); a cell whose ``result.json`` exists is
 skipped, and a killed cell resumes from its checkpoint. A cell trained on a model that has been
-retrained since is stale (``genrl_lite.benchmark.stale_reason``): left out of the aggregate, listed
-by ``--dry-run``, and when run, its folder is first moved under ``results/superseded/``. GenRL and GenRL data-free cells are the
+retrained since, or prompted by a clip whose episode has been re-collected, is stale
+(``genrl_lite.benchmark_results.stale_reason``): left out of the aggregate, listed by ``--dry-run``,
+and when run, its folder is first moved under ``results/superseded/``. GenRL and GenRL data-free cells are the
 folders of ``scripts/bench_behaviour.py`` (``results/policies/``), so either command reuses the other's
 policies. Cells of domains without a model in ``data/models`` are listed as skipped. The aggregate
 (mean ± standard error over seeds, paper numbers, per domain, cost and amortization, speed figures)
@@ -36,8 +37,9 @@ from pathlib import Path
 
 import genrl_lite  # noqa: F401  (MUJOCO_GL and the import-order guard, before dm_control)
 from genrl_lite import benchmark as bm
+from genrl_lite import benchmark_results as bres
 from genrl_lite import benchmark_run as br
-from genrl_lite.runtime import REPO_ROOT, atomic_path, data_dir, fast_mode, git_commit
+from genrl_lite.runtime import REPO_ROOT, atomic_path, data_dir, fast_mode, git_commit, repo_relative
 
 FAST_METHODS = list(bm.METHODS) + ["data_expl", "video_walker_walk_from_stickman"]
 """Fast mode: every method once on walker_stand, plus one data-ablation and one video-prompt cell."""
@@ -215,7 +217,7 @@ def print_table(rows) -> None:
     for r in rows:
         paper = "" if r["paper"] is None else f"{r['paper']:.2f}"
         wall = "-" if r["train_seconds_mean"] is None else f"{r['train_seconds_mean'] / 60:.1f}"
-        print(f"{r['method']:32} {r['task']:22} {bm.format_score(r):>19} {paper:>6} {wall:>10}")
+        print(f"{r['method']:32} {r['task']:22} {bres.format_score(r):>19} {paper:>6} {wall:>10}")
 
 
 def main(argv=None) -> dict | None:
@@ -244,9 +246,9 @@ def main(argv=None) -> dict | None:
     torch.set_num_threads(args.threads)
     stale = {}
     for c in cells:
-        r = bm.read_result(c.path(results) / "result.json")
-        if r is not None and bm.stale_reason(r):
-            stale[c.key] = bm.stale_reason(r)
+        r = bres.read_result(c.path(results) / "result.json")
+        if r is not None and bres.stale_reason(r):
+            stale[c.key] = bres.stale_reason(r)
     todo = [c for c in cells if c.key in stale or not (c.path(results) / "result.json").exists()]
     skipped = {c.key: f"no {c.task.split('_')[0]} model in data/models" for c in todo
                if not has_model(settings, c.task.split("_")[0])}
@@ -272,8 +274,8 @@ def main(argv=None) -> dict | None:
             print(f"[{i + 1}/{len(todo)}] {cell.method} {cell.task} seed {cell.seed} -> {cell.path(results)}", flush=True)
             try:
                 if cell.key in stale:
-                    where = bm.retire(cell.path(results), results, stale[cell.key])
-                    print(f"    stale ({stale[cell.key]}): moved to {bm.rel(where)}", flush=True)
+                    where = bres.retire(cell.path(results), results, stale[cell.key])
+                    print(f"    stale ({stale[cell.key]}): moved to {repo_relative(where)}", flush=True)
                 r = br.run_cell(ctx, cell)
                 norm = r.get("normalized_mean")
                 print(f"    normalized {norm if norm is None else round(norm, 3)}, "
@@ -281,17 +283,17 @@ def main(argv=None) -> dict | None:
             except Exception as err:     # one broken cell must not stop the others; it is reported
                 traceback.print_exc()
                 errors[cell.key] = f"{type(err).__name__}: {err}"
-    rows = bm.aggregate(cells, results)
+    rows = bres.aggregate(cells, results)
     record = {"command": settings.command, "commit": git_commit(), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
               "fast_mode": fast, "preset": settings.preset, "seeds": sorted({c.seed for c in cells}),
               "episodes": settings.episodes, "eval_max_steps": settings.max_steps,
               "minutes_per_policy": minutes, "steps_per_policy": settings.steps,
-              "data": bm.rel(settings.data), "results": bm.rel(results), "wall_seconds_this_call": round(time.perf_counter() - t_start, 1),
+              "data": repo_relative(settings.data), "results": repo_relative(results), "wall_seconds_this_call": round(time.perf_counter() - t_start, 1),
               "note": ("FAST MODE: a smoke run with tiny networks, a handful of updates and one short episode; the "
                        "scores mean nothing" if fast else "laptop preset on a 2-core CPU, one core per policy"),
               "methods": {k: {"label": m.label, "what": m.what, "group": m.group, "config": m.config, "reward": m.reward,
                               "embedding": m.embedding, "learner": m.learner} for k, m in bm.METHODS.items()},
-              "paper": bm.PAPER, "paper_sources": bm.PAPER_SOURCES, "rows": rows, "domains": bm.domain_rows(rows),
+              "paper": bm.PAPER, "paper_sources": bm.PAPER_SOURCES, "rows": rows, "domains": bres.domain_rows(rows),
               "cost": cost_section(rows, settings), "speed": speed_section(settings),
               "skipped": skipped, "errors": errors}
     with atomic_path(out) as tmp:
@@ -299,7 +301,7 @@ def main(argv=None) -> dict | None:
     print_table(rows)
     if args.readme and not fast:
         readme = REPO_ROOT / "README.md"
-        changed = bm.update_readme(readme, bm.readme_tables(record))
+        changed = bres.update_readme(readme, bres.readme_tables(record))
         print(f"{'rewrote' if changed else 'unchanged:'} the benchmark tables of {readme}")
     reasons = {}
     for k, why in skipped.items():

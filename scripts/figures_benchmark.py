@@ -17,6 +17,7 @@ import genrl_lite  # noqa: F401
 import numpy as np
 
 from genrl_lite import benchmark as bm
+from genrl_lite import benchmark_results as bres
 from genrl_lite import plotting
 from genrl_lite.runtime import REPO_ROOT, figures_dir
 
@@ -37,21 +38,21 @@ def figures(record: dict) -> dict:
     """{file name: Figure} from a benchmark record (pure: no files read or written)."""
     rows, out = record["rows"], {}
     tasks = [t for t in bm.BEHAVIOUR_TASKS if any(r["task"] == t for r in rows)] or list(bm.BEHAVIOUR_TASKS)
-    s, p = bm.bar_series(rows, MAIN, tasks)
+    s, p = bres.bar_series(rows, MAIN, tasks)
     out["benchmark_tasks.png"] = plotting.benchmark_bars(tasks, s, p, title="behaviour retrieval, by task "
                                                          "(mean ± s.e. over seeds; ticks: paper)")
     domains = sorted({r["domain"] for r in rows if r["method"] in MAIN})
-    s, p = bm.bar_series(rows, MAIN, domains, by="domain")
+    s, p = bres.bar_series(rows, MAIN, domains, by="domain")
     out["benchmark_domains.png"] = plotting.benchmark_bars(domains, s, p, title="by domain (mean over tasks run)")
     fig, axes = plotting.new_figure(1, 3, width=4.6, height=3.4)
-    s, p = bm.bar_series(rows, ABLATIONS, WALKER)
+    s, p = bres.bar_series(rows, ABLATIONS, WALKER)
     plotting.benchmark_bars(WALKER, s, p, title="ablations (walker)", ax=axes[0, 0])
     data = ["genrl"] + [f"data_{k}" for k in bm.DATA_ABLATION if k != "all"]
-    s, _ = bm.bar_series(rows, data, WALKER)
+    s, _ = bres.bar_series(rows, data, WALKER)
     plotting.benchmark_bars(WALKER, s, None, title="policy data: all vs one subset", ax=axes[0, 1])
     videos = list(bm.VIDEO_PROMPTS)
     vt = [bm.VIDEO_PROMPTS[v].task for v in videos]
-    text, _ = bm.bar_series(rows, ["genrl"], vt)
+    text, _ = bres.bar_series(rows, ["genrl"], vt)
     vid = [next((r for r in rows if r["method"] == f"video_{v}"), None) for v in videos]
     video = (np.array([np.nan if r is None or r["normalized_mean"] is None else r["normalized_mean"] for r in vid]),
              np.array([np.nan if r is None or r["normalized_stderr"] is None else r["normalized_stderr"] for r in vid]))
@@ -66,7 +67,7 @@ def figures(record: dict) -> dict:
               if any(r["task"] == t and r["normalized_mean"] is not None for r in rows)]
     if custom:                                                  # only once a custom task has a result
         fig, axes = plotting.new_figure(width=max(5.0, 1.0 * len(custom)), height=3.6)
-        s, p = bm.bar_series(rows, list(bm.GENERALIZATION_METHODS), custom)
+        s, p = bres.bar_series(rows, list(bres.GENERALIZATION_METHODS), custom)
         plotting.benchmark_bars([t.replace("_", " ") for t in custom], s, p, ax=axes[0, 0],
                                 title="generalization: tasks not in the data (mean ± s.e. over seeds)")
         out["benchmark_generalization.png"] = fig

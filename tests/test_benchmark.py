@@ -1,6 +1,7 @@
 """The benchmark (issue 7) at toy scale: aggregation on hand-made results (with missing cells), the
 method table really changes what it claims, clear errors for bad names, resumability of the one
 command, and cells run end to end on a tiny world model trained inside the test."""
+import dataclasses
 import json
 import math
 
@@ -11,6 +12,7 @@ import torch.nn.functional as F
 
 import genrl_lite  # noqa: F401
 from genrl_lite import benchmark as bm
+from genrl_lite import benchmark_results as bres
 from genrl_lite import benchmark_run as br
 from genrl_lite.baseline_rewards import WMCLIPReward
 from genrl_lite.rewards import GenRLReward
@@ -32,9 +34,9 @@ def write_result(root, cell, norm, seconds=60.0, **extra):
 
 
 def test_mean_and_standard_error():
-    assert bm.mean_stderr([]) == (None, None)
-    assert bm.mean_stderr([None, 0.5]) == (0.5, None)
-    m, se = bm.mean_stderr([0.1, 0.2, 0.6])
+    assert bres.mean_stderr([]) == (None, None)
+    assert bres.mean_stderr([None, 0.5]) == (0.5, None)
+    m, se = bres.mean_stderr([0.1, 0.2, 0.6])
     assert m == pytest.approx(0.3)
     assert se == pytest.approx(np.std([0.1, 0.2, 0.6], ddof=1) / math.sqrt(3))
 
@@ -46,7 +48,7 @@ def test_aggregate_hand_made_results_with_missing_cells(tmp_path):
     write_result(tmp_path, bm.Cell("align_b1", "walker_walk", 2), 0.1)
     (bm.Cell("align_b1", "walker_stand", 0).path(tmp_path)).mkdir(parents=True)
     (bm.Cell("align_b1", "walker_stand", 0).path(tmp_path) / "result.json").write_text("{truncated")
-    rows = {(r["method"], r["task"]): r for r in bm.aggregate(cells, tmp_path)}
+    rows = {(r["method"], r["task"]): r for r in bres.aggregate(cells, tmp_path)}
     r = rows[("genrl", "walker_stand")]
     assert r["seeds"] == [0, 1] and r["missing_seeds"] == [2]
     assert r["normalized_mean"] == pytest.approx(0.3) and r["normalized_stderr"] == pytest.approx(0.1)
@@ -55,10 +57,10 @@ def test_aggregate_hand_made_results_with_missing_cells(tmp_path):
     assert rows[("genrl", "walker_walk")]["normalized_mean"] is None        # not run: never a number
     assert rows[("align_b1", "walker_stand")]["missing_seeds"] == [0, 1, 2]  # unreadable = not run
     assert rows[("align_b1", "walker_walk")]["normalized_stderr"] is None and rows[("align_b1", "walker_walk")]["paper"] is None
-    dom = {(d["method"], d["domain"]): d for d in bm.domain_rows(list(rows.values()))}
+    dom = {(d["method"], d["domain"]): d for d in bres.domain_rows(list(rows.values()))}
     assert dom[("genrl", "walker")]["tasks_run"] == 1 and dom[("genrl", "walker")]["tasks"] == 2
     assert dom[("genrl", "walker")]["normalized_mean"] == pytest.approx(0.3) and dom[("genrl", "walker")]["paper"] == .75
-    series, paper = bm.bar_series(list(rows.values()), ["genrl", "align_b1"], ["walker_stand", "walker_walk"])
+    series, paper = bres.bar_series(list(rows.values()), ["genrl", "align_b1"], ["walker_stand", "walker_walk"])
     np.testing.assert_allclose(series["GenRL"][0], [0.3, np.nan])
     np.testing.assert_allclose(paper["GenRL"], [1.01, 0.95])
 
@@ -69,8 +71,8 @@ def test_markdown_table_shows_what_ran_and_never_fills_gaps(tmp_path):
     write_result(tmp_path, bm.Cell("genrl", "walker_stand", 0), 0.2)
     write_result(tmp_path, bm.Cell("genrl", "walker_stand", 1), 0.4)
     write_result(tmp_path, bm.Cell("align_b1", "walker_walk", 0), 0.1)
-    rows = bm.aggregate(cells, tmp_path)
-    table = bm.markdown_table(rows, ["genrl", "align_b1", "data_expl", "video_walker_stand_from_walker"],
+    rows = bres.aggregate(cells, tmp_path)
+    table = bres.markdown_table(rows, ["genrl", "align_b1", "data_expl", "video_walker_stand_from_walker"],
                               bm.DATA_ABLATION_TASKS, ["genrl"])
     lines = table.splitlines()
     assert lines[0] == "| normalized score (seeds) | walker stand | walker walk |"      # walker run: nothing ran
@@ -79,30 +81,30 @@ def test_markdown_table_shows_what_ran_and_never_fills_gaps(tmp_path):
     assert lines[4] == "| start states from expl data only | not run | not run |"
     assert lines[5] == "| video prompt: a walker stand clip | not run | – |"             # no such cell
     assert lines[6] == "| GenRL (paper) | 1.01 | 0.95 |" and len(lines) == 7
-    assert bm.markdown_table(rows, ["td3bc_video"], ["walker_stand"]) == "(no results yet)\n"
+    assert bres.markdown_table(rows, ["td3bc_video"], ["walker_stand"]) == "(no results yet)\n"
 
 
 def test_task_table_has_a_line_per_task_that_ran(tmp_path):
     cells = bm.plan(["genrl", "genrl_datafree"], ["walker_lying_down", "walker_flipping", "cheetah_standing"], [0])
     write_result(tmp_path, bm.Cell("genrl", "walker_flipping", 0), 0.25)
     write_result(tmp_path, bm.Cell("genrl_datafree", "cheetah_standing", 0), -0.5)
-    lines = bm.task_table(bm.aggregate(cells, tmp_path), ["genrl", "genrl_datafree"],
+    lines = bres.task_table(bres.aggregate(cells, tmp_path), ["genrl", "genrl_datafree"],
                           ["walker_lying_down", "walker_flipping", "cheetah_standing"]).splitlines()
     assert lines[0] == "| task | prompt | GenRL | GenRL data-free |"
     assert lines[2] == "| walker flipping | doing backflips | 0.25 (1) | not run |"      # lying down: nothing ran
     assert lines[3].startswith("| cheetah standing | ") and lines[3].endswith(" | not run | -0.50 (1) |")
     assert len(lines) == 4
-    assert bm.task_table([], ["genrl"], ["walker_flipping"]) == "(no results yet)\n"
+    assert bres.task_table([], ["genrl"], ["walker_flipping"]) == "(no results yet)\n"
 
 
 def test_update_readme_rewrites_only_the_marked_blocks(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("intro\n<!-- benchmark:main -->\nold table\n<!-- /benchmark:main -->\nafter\n")
-    assert bm.update_readme(readme, {"main": "| new |\n"})
+    assert bres.update_readme(readme, {"main": "| new |\n"})
     assert readme.read_text() == "intro\n<!-- benchmark:main -->\n| new |\n<!-- /benchmark:main -->\nafter\n"
-    assert not bm.update_readme(readme, {"main": "| new |\n"})                  # already up to date
+    assert not bres.update_readme(readme, {"main": "| new |\n"})                  # already up to date
     with pytest.raises(ValueError, match="benchmark:walker"):
-        bm.update_readme(readme, {"walker": "x"})
+        bres.update_readme(readme, {"walker": "x"})
 
 
 def test_readme_tables_are_the_shipped_results():
@@ -110,7 +112,7 @@ def test_readme_tables_are_the_shipped_results():
     they must say what results/benchmark.json says."""
     record = json.loads((REPO_ROOT / "results" / "benchmark.json").read_text())
     text = (REPO_ROOT / "README.md").read_text()
-    for name, table in bm.readme_tables(record).items():
+    for name, table in bres.readme_tables(record).items():
         block = text.split(f"<!-- benchmark:{name} -->\n")[1].split(f"<!-- /benchmark:{name} -->")[0]
         assert block == table, f"README's {name!r} table is stale: run scripts/benchmark.py --aggregate-only --readme"
 
@@ -228,14 +230,14 @@ def test_cells_of_a_retrained_model_are_stale_left_out_and_rerun(tmp_path, monke
     write_result(results, bm.Cell("align_b1", "walker_stand", 2), 0.2, date="2026-07-01 00:00:00 UTC", **same)
     write_result(results, bm.Cell("align_b1", "walker_stand", 3), 0.3, model=str(model), model_step=ckpt["step"] + 1)
     cells = bm.plan(["align_b1"], ["walker_stand"], [0, 1, 2, 3])
-    [row] = bm.aggregate(cells, results)
+    [row] = bres.aggregate(cells, results)
     assert row["seeds"] == [0, 2] and row["stale_seeds"] == [1, 3] and row["missing_seeds"] == [1, 3]
     assert row["normalized_mean"] == pytest.approx(0.35)
-    assert "before" in bm.stale_reason(json.loads((cells[1].path(results) / "result.json").read_text()))
+    assert "before" in bres.stale_reason(json.loads((cells[1].path(results) / "result.json").read_text()))
 
     ckpt["meta"]["note"] = "retrained"                    # same step, other weights file
     torch.save(ckpt, model)
-    [row] = bm.aggregate(cells, results)
+    [row] = bres.aggregate(cells, results)
     assert row["seeds"] == [2] and row["stale_seeds"] == [0, 1, 3]
 
     script, calls = load_script("benchmark"), []
@@ -255,6 +257,38 @@ def test_cells_of_a_retrained_model_are_stale_left_out_and_rerun(tmp_path, monke
     kept = results / "superseded" / "benchmark" / "align_b1" / "walker_stand-s0"
     assert json.loads((kept / "result.json").read_text())["normalized_mean"] == 0.5    # nothing lost
     assert "which is now" in (kept / "SUPERSEDED.txt").read_text()
+
+
+def test_a_video_prompt_cell_is_stale_once_its_clip_is_re_collected(tmp_path):
+    """The prompt of a video cell is a clip of the data: re-collecting it changes what the cell
+    measures (as retraining the model does), but a clone without the full data keeps the cell."""
+    from genrl_lite.data import save_episode
+
+    def episode(seed, best_at):
+        rng = np.random.default_rng(seed)
+        reward = np.zeros(20, np.float32)
+        reward[best_at:best_at + 8] = 1.0
+        return {"obs": rng.integers(0, 255, (20, 8, 8, 3), dtype=np.uint8), "action": np.zeros((20, 6), np.float32),
+                "is_first": np.arange(20) == 0, "is_last": np.arange(20) == 19, "reward": reward}
+
+    data = tmp_path / "data"
+    save_episode(data, "stickman", "walk", "a", episode(0, 5))
+    entry = bm.VIDEO_PROMPTS["walker_walk_from_stickman"]
+    clip, where = bm.video_prompt_clip(entry, data)
+    assert where["start"] == 5 and where["clip_id"] == bm.clip_id(clip)
+    result = {"video_prompt": dataclasses.asdict(entry), "episode": where["episode"], "start": 5,
+              "clip_id": where["clip_id"], "data": {"root": str(data)}}
+    assert bres.stale_reason(result, tmp_path) is None
+    save_episode(data, "stickman", "walk", "a", episode(1, 5))         # same file and window, other pixels
+    assert "re-collected" in bres.stale_reason(result, tmp_path)
+    save_episode(data, "stickman", "walk", "a", episode(0, 5))
+    save_episode(data, "stickman", "walk", "b", episode(2, 9) | {"reward": np.full(20, 2, np.float32)})
+    assert "the data now gives" in bres.stale_reason(result, tmp_path)    # a better episode is the clip now
+    old = {k: v for k, v in result.items() if k != "clip_id"} | {"episode": str(data / "stickman/walk/b.npz"),
+                                                                 "start": 1, "date": "2020-01-01 00:00:00 UTC"}
+    assert "before that episode was re-collected" in bres.stale_reason(old, tmp_path)
+    assert bres.stale_reason(old | {"date": "2100-01-01 00:00:00 UTC"}, tmp_path) is None
+    assert bres.stale_reason(result | {"data": {"root": str(tmp_path / "elsewhere")}}, tmp_path) is None
 
 
 def test_bench_behaviour_retrains_stale_policies_and_keeps_the_old_ones(tmp_path, monkeypatch, load_script):
@@ -407,7 +441,7 @@ def test_plots_mark_cells_not_run_and_figures_come_from_the_json(tmp_path, monke
     assert len(fig.axes[0].lines) == 3                                   # two curves and the break-even line
     plotting.close(fig)
     write_result(tmp_path, bm.Cell("genrl", "walker_stand", 0), 0.25)
-    rows = bm.aggregate(bm.plan(["genrl", "align_b1"], ["walker_stand"], [0]), tmp_path)
+    rows = bres.aggregate(bm.plan(["genrl", "align_b1"], ["walker_stand"], [0]), tmp_path)
     fb = load_script("figures_benchmark")
     figs = fb.figures({"rows": rows, "cost": {"amortization": None}})
     assert set(figs) == {"benchmark_tasks.png", "benchmark_domains.png", "benchmark_ablations.png",
@@ -415,7 +449,7 @@ def test_plots_mark_cells_not_run_and_figures_come_from_the_json(tmp_path, monke
     for f in figs.values():
         plotting.close(f)
     write_result(tmp_path, bm.Cell("genrl", "walker_one_foot", 0), 0.2)
-    rows = bm.aggregate(bm.plan(["genrl", "genrl_datafree"], ["walker_stand", "walker_one_foot"], [0]), tmp_path)
+    rows = bres.aggregate(bm.plan(["genrl", "genrl_datafree"], ["walker_stand", "walker_one_foot"], [0]), tmp_path)
     figs = fb.figures({"rows": rows, "cost": {"amortization": None}})
     assert "benchmark_generalization.png" in figs
     assert [round(b.get_height(), 3) for b in figs["benchmark_generalization.png"].axes[0].patches] == [0.2, 0.0]

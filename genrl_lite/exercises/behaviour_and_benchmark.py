@@ -253,7 +253,7 @@ def check_warm_up(fn):
 
 @_exercise("7.1", "mean_stderr", "mean and standard error over seeds")
 def check_mean_stderr(fn):
-    from genrl_lite.benchmark import mean_stderr
+    from genrl_lite.benchmark_results import mean_stderr
 
     cases = ([0.21, 0.27, 0.24], [0.05, 0.30, 0.12, 0.18, 0.25], [None, 0.4, 0.6], [0.5], [None], [])
     for values in cases:
