@@ -304,7 +304,22 @@ def readme_tables(record: dict) -> dict[str, str]:
     tables = {name: markdown_table(record["rows"], methods, tasks, paper)
               for name, (methods, tasks, paper) in README_TABLES.items()}
     tables["generalization"] = task_table(record["rows"], GENERALIZATION_METHODS, list_tasks(kind="custom"))
+    if record.get("full_grid"):
+        tables["progress"] = progress(record)
     return tables
+
+
+def progress(record: dict) -> str:
+    """The README's line on how much of the whole grid has run (a record of the default grid, all seeds):
+    cells current, left (stale ones among them) and their CPU time at the record's per-cell cost."""
+    rows = record["rows"]
+    done, left = sum(len(r["seeds"]) for r in rows), sum(len(r["missing_seeds"]) for r in rows)
+    stale = sum(len(r.get("stale_seeds", [])) for r in rows)
+    per = record.get("cpu_hours_per_cell")
+    hours = (lambda n: f" (about {n * per:.0f} CPU-hours)") if per else (lambda n: "")
+    return (f"Progress, from `results/benchmark.json` ({str(record.get('date', ''))[:10]}): the full grid is "
+            f"{done + left} cells{hours(done + left)}; {done} are current and {left} left{hours(left)}"
+            + (f", {stale} of them stale (a retrained model or re-collected clip)" if stale else "") + ".\n")
 
 
 def update_readme(path, tables: dict[str, str]) -> bool:

@@ -288,6 +288,8 @@ def main(argv=None) -> dict | None:
               "fast_mode": fast, "preset": settings.preset, "seeds": sorted({c.seed for c in cells}),
               "episodes": settings.episodes, "eval_max_steps": settings.max_steps,
               "minutes_per_policy": minutes, "steps_per_policy": settings.steps,
+              "full_grid": args.methods is None and args.suites is None and not args.tasks and args.seeds is None,
+              "cpu_hours_per_cell": round((minutes + EVAL_SECONDS * settings.episodes / 600) / 60, 3) if minutes else None,
               "data": repo_relative(settings.data), "results": repo_relative(results), "wall_seconds_this_call": round(time.perf_counter() - t_start, 1),
               "note": ("FAST MODE: a smoke run with tiny networks, a handful of updates and one short episode; the "
                        "scores mean nothing" if fast else "laptop preset on a 2-core CPU, one core per policy"),

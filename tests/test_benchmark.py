@@ -107,6 +107,23 @@ def test_update_readme_rewrites_only_the_marked_blocks(tmp_path):
         bres.update_readme(readme, {"walker": "x"})
 
 
+def test_progress_counts_the_whole_grid_only(tmp_path, monkeypatch, load_script):
+    """The README's progress line counts current, left and stale cells, and only a run over the whole
+    default grid may write it (a run of a few methods would report its own few cells as the grid)."""
+    rows = [{"method": "genrl", "task": "walker_stand", "seeds": [0, 1], "missing_seeds": [2], "stale_seeds": [2]},
+            {"method": "genrl", "task": "walker_walk", "seeds": [], "missing_seeds": [0, 1, 2]}]
+    line = bres.progress({"rows": rows, "date": "2026-11-27 06:00:00 UTC", "cpu_hours_per_cell": 0.5})
+    assert "the full grid is 6 cells (about 3 CPU-hours); 2 are current and 4 left (about 2 CPU-hours), 1 of them stale" in line
+    assert "progress" not in bres.readme_tables({"rows": rows})
+    script = load_script("benchmark")
+    monkeypatch.setattr(script, "has_model", lambda settings, domain: True)
+    monkeypatch.setenv("GENRL_LITE_FAST", "0")
+    common = ["--aggregate-only", "--results", str(tmp_path), "--out", str(tmp_path / "b.json")]
+    assert not script.main(["--methods", "genrl", "--tasks", "walker_stand"] + common)["full_grid"]
+    record = script.main(common)
+    assert record["full_grid"] and f"is {len(bm.suite_cells([0, 1, 2]))} cells" in bres.readme_tables(record)["progress"]
+
+
 def test_readme_tables_are_the_shipped_results():
     """The README's benchmark tables are generated (``scripts/benchmark.py --aggregate-only --readme``):
     they must say what results/benchmark.json says."""
