@@ -279,6 +279,11 @@ def run_cell(ctx: Context, cell: Cell, show_progress: bool = False) -> dict:
             bundle = ctx.get(("image_bundle", task.domain), lambda: prepare_image_connector(ctx, task.domain))
         elif method.reward != "genrl":
             reward = make_reward(ctx, method, task.domain, prompt, cfg)
+        if method.reward == "wmclip":     # the head is rebuilt per clone (not shipped): say which one this was
+            from genrl_lite.training import checkpoint_id
+
+            head = prep_dir(s, task.domain) / f"wmclip_{method.embedding}.pt"
+            record.update({"reward_head": rel(head), "reward_head_id": checkpoint_id(head)})
         vlm = ctx.vlm() if isinstance(prompt, str) else None
         res = train_behaviour(bundle, prompt, cfg, data=data, out_dir=out, vlm=vlm, task=task.key,
                               show_progress=show_progress, reward_fn=reward)

@@ -422,7 +422,7 @@ def test_image_embeddings_are_computed_lazily_per_frame(tiny_context):
 
 
 @pytest.mark.parametrize("method", ["align_b1", "genrl_no_aligner", "td3bc_video", "genrl_image",
-                                    "video_walker_walk_from_stickman"])
+                                    "video_walker_walk_from_stickman", "wmclip_video"])
 def test_cells_run_end_to_end_and_record_what_made_them(tiny_context, method):
     ctx = tiny_context
     task = bm.VIDEO_PROMPTS[method[6:]].task if method.startswith("video_") else "walker_stand"
@@ -443,6 +443,11 @@ def test_cells_run_end_to_end_and_record_what_made_them(tiny_context, method):
         assert "image_connector" in saved["model"] and saved["embedding"] == "image"
     if method.startswith("video_"):
         assert saved["video_prompt"]["domain"] == "stickman" and saved["prompt"] == "(video clip)"
+        assert saved["clip_id"] == bm.video_prompt_clip(bm.VIDEO_PROMPTS[method[6:]], ctx.settings.data)[1]["clip_id"]
+    if method == "wmclip_video":
+        from genrl_lite.training import checkpoint_id
+
+        assert saved["reward_head_id"] == checkpoint_id(REPO_ROOT / saved["reward_head"]) is not None
 
 
 def test_plots_mark_cells_not_run_and_figures_come_from_the_json(tmp_path, monkeypatch, load_script):
