@@ -247,8 +247,9 @@ def main(argv=None) -> dict | None:
     stale = {}
     for c in cells:
         r = bres.read_result(c.path(results) / "result.json")
-        if r is not None and bres.stale_reason(r):
-            stale[c.key] = bres.stale_reason(r)
+        why = None if r is None else bres.stale_reason(r)
+        if why:
+            stale[c.key] = why
     todo = [c for c in cells if c.key in stale or not (c.path(results) / "result.json").exists()]
     skipped = {c.key: f"no {c.task.split('_')[0]} model in data/models" for c in todo
                if not has_model(settings, c.task.split("_")[0])}
