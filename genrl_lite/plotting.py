@@ -297,8 +297,9 @@ def _pca_2d(points: np.ndarray, fit: np.ndarray | None = None) -> np.ndarray:
 
 
 def similarity_matrix(sim, row_labels: Sequence[str], col_labels: Sequence[str], title: str = "",
-                      xlabel: str = "", ylabel: str = "", annotate: bool = True):
-    """A heatmap of cosine similarities (R, C) with labelled rows and columns."""
+                      xlabel: str = "", ylabel: str = "", annotate: bool = True, label: str = "cosine"):
+    """A heatmap of cosine similarities (R, C), or any other scores (``label`` names them), with labelled
+    rows and columns; NaN cells are left blank."""
     sim = np.asarray(sim, dtype=np.float64)
     assert sim.shape == (len(row_labels), len(col_labels)), f"sim {sim.shape} vs labels {len(row_labels)}x{len(col_labels)}"
     fig, axes = new_figure(width=0.55 * len(col_labels) + 2.5, height=0.4 * len(row_labels) + 1.5)
@@ -309,9 +310,10 @@ def similarity_matrix(sim, row_labels: Sequence[str], col_labels: Sequence[str],
     ax.grid(False)
     if annotate and sim.size <= 200:
         for (r, c), v in np.ndenumerate(sim):
-            ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=6,
-                    color="white" if v < sim.mean() else "black")
-    fig.colorbar(im, ax=ax, label="cosine")
+            if np.isfinite(v):
+                ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=6,
+                        color="white" if v < np.nanmean(sim) else "black")
+    fig.colorbar(im, ax=ax, label=label)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     return fig
 

@@ -60,3 +60,49 @@ def test_inspect_policy_script_measures_the_policy_and_random_actions(load_scrip
     (policy / "policy.pt").unlink()
     with pytest.raises(SystemExit, match="no policy.pt"):
         load_script("inspect_policy").main([str(policy)])
+
+
+def test_recorded_score_is_the_cells_first_episodes(load_script):
+    mod = load_script("cross_evaluate")
+    assert mod.recorded_score({"normalized": [0.1, 0.3, 0.8]}, 2) == pytest.approx(0.2)
+    assert mod.recorded_score({"normalized": [0.1]}, 2) is None and mod.recorded_score({}, 1) is None
+
+
+def test_cross_evaluate_runs_every_policy_on_every_task_of_its_body(load_script, tmp_path):
+    import genrl_lite.model_free as mf
+
+    genrl = tmp_path / "genrl"
+    load_script("train_behaviour").main(["--task", "walker_stand", "--out", str(genrl), "--steps", "2",
+                                         "--episodes", "1", "--max-steps", "5"])
+    free = tmp_path / "free"
+    free.mkdir()
+    agent = mf.TD3BC(6, mf.ModelFreeConfig.tiny())
+    agent.save(free / "model_free.pt")
+    (free / "result.json").write_text(json.dumps({"task": "walker_walk", "seed": 3, "benchmark_method": "td3bc_video",
+                                                   "prompt": "walk", "normalized": [0.5, 0.7]}))
+    cross = load_script("cross_evaluate")
+    out = tmp_path / "cross"
+    record = cross.main([str(genrl), str(free), "--tasks", "walker_stand", "walker_walk", "--episodes", "2",
+                         "--max-steps", "8", "--out", str(out)])
+    assert json.loads((out / "cross_eval.json").read_text()) == json.loads(json.dumps(record))
+    assert (out / "cross_eval.png").stat().st_size > 1000
+    rows = {r["kind"]: r for r in record["policies"]}
+    assert rows["world model"]["trained_task"] == "walker_stand" and rows["model-free"]["seed"] == 3
+    assert all(set(r["scores"]) == {"walker_stand", "walker_walk"} for r in record["policies"])
+    # each entry is the policy run as the benchmark runs it, with the cell's seed, on that task
+    direct = mf.evaluate_model_free(mf.TD3BC.load(free / "model_free.pt"), "walker_stand", episodes=2, seed=3,
+                                    max_steps=8, show_progress=False)
+    assert rows["model-free"]["scores"]["walker_stand"]["return_mean"] == pytest.approx(direct["return_mean"], abs=0.01)
+    with pytest.raises(SystemExit, match="not a walker task"):
+        cross.main([str(genrl), "--tasks", "cheetah_run", "--max-steps", "2", "--out", str(out)])
+    other = tmp_path / "other"
+    other.mkdir()
+    mf.TD3BC(6, mf.ModelFreeConfig.tiny()).save(other / "model_free.pt")
+    (other / "result.json").write_text(json.dumps({"task": "cheetah_run", "seed": 0}))
+    with pytest.raises(SystemExit, match="several domains"):
+        cross.main([str(genrl), str(other), "--max-steps", "2", "--out", str(out)])
+    (free / "model_free.pt").unlink()
+    with pytest.raises(SystemExit, match="no policy.pt or model_free.pt"):
+        cross.main([str(free), "--out", str(out)])
+    with pytest.raises(SystemExit, match="not a policy folder"):
+        cross.main([str(tmp_path), "--out", str(out)])
