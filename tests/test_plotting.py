@@ -29,3 +29,13 @@ def test_a_filmstrip_title_sits_above_every_label_and_inside_the_figure(draw):
     assert fig.get_figheight() > plain.get_figheight()
     plotting.close(fig)
     plotting.close(plain)
+
+
+def test_a_score_matrix_names_its_scale_and_leaves_missing_entries_blank():
+    scores = np.array([[0.8, np.nan], [0.1, 0.4]])
+    fig = plotting.similarity_matrix(scores, ["a", "b"], ["x", "y"], label="normalized score")
+    ax, bar = fig.axes
+    assert sorted(t.get_text() for t in ax.texts) == ["0.10", "0.40", "0.80"]      # no "nan" drawn
+    assert bar.get_ylabel() == "normalized score"
+    assert plotting.similarity_matrix(np.eye(2), ["a", "b"], ["x", "y"]).axes[1].get_ylabel() == "cosine"
+    plotting.close(fig)
