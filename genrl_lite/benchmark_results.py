@@ -12,6 +12,10 @@ cells' ``result.json`` files back, top to bottom:
    normalized score, wall time per policy, and the command / commit / preset of every cell; then
    per domain (:func:`domain_rows`) and as arrays for the bar charts (:func:`bar_series`).
 3. **The README's tables** (:func:`readme_tables`), generated from the aggregate, never typed.
+4. **What a prompt adds** (:func:`prompt_effect`): read from a cross-evaluation
+   (``scripts/cross_evaluate.py``, every policy of a body on every task of that body), the score a
+   method reaches on a task when asked for it, minus its best score there when asked for another
+   task of the same body. Near 0 means the prompt changed nothing the task's reward pays for.
 """
 from __future__ import annotations
 
@@ -338,3 +342,55 @@ def update_readme(path, tables: dict[str, str]) -> bool:
         with atomic_path(path) as tmp:
             tmp.write_text(new)
     return new != text
+
+
+# --- 4. what a prompt adds ------------------------------------------------------------------------------------
+
+
+def prompt_effect(cross_eval: dict) -> list[dict]:
+    """Per (method, task) of a cross-evaluation record (``scripts/cross_evaluate.py``'s JSON): what
+    asking for the task bought, compared with asking the same method for another task of the body.
+
+    ``asked`` is the mean score on ``task`` of the method's policies trained for it (all their
+    episodes pooled over seeds); ``best_other`` the highest, over the other tasks the method was
+    asked for, of the same mean for the policies asked for that one (``best_other_task`` names it);
+    ``effect`` = asked - best_other, and ``effect_stderr`` its standard error from the episode scores
+    (None when the record has no per-episode scores or a side has one episode). A row's values are
+    None where a side has no policy or no score. A walk policy may rightly score on stand, so read a
+    row as "on this task's reward": an effect within two standard errors of 0 means the prompt made
+    no difference that the episodes can show, a clearly negative one that another prompt earns more
+    of this reward.
+    """
+    by: dict = {}
+    for pol in cross_eval["policies"]:
+        for task, score in pol["scores"].items():
+            if score.get("normalized_mean") is not None:
+                episodes = score.get("normalized") or [None]
+                mean = float(score["normalized_mean"])
+                # pooled episodes; a record without them still gives the mean (weight 1 per policy)
+                by.setdefault((pol["method"], task), {}).setdefault(pol["trained_task"], []).append((mean, episodes))
+    rows = []
+    for method in dict.fromkeys(pol["method"] for pol in cross_eval["policies"]):
+        for task in cross_eval["tasks"]:
+            stats = {t: _pooled(v) for t, v in by.get((method, task), {}).items()}
+            others = {t: s for t, s in stats.items() if t != task}
+            asked = stats.get(task)
+            best_task = max(others, key=lambda t: others[t][0]) if others else None
+            best = others.get(best_task)
+            effect = se = None
+            if asked is not None and best is not None:
+                effect = asked[0] - best[0]
+                if asked[1] is not None and best[1] is not None:
+                    se = math.sqrt(asked[1] ** 2 + best[1] ** 2)
+            rows.append({"method": method, "task": task, "asked": None if asked is None else asked[0],
+                         "best_other": None if best is None else best[0], "best_other_task": best_task,
+                         "effect": effect, "effect_stderr": se})
+    return rows
+
+
+def _pooled(policies) -> tuple[float, float | None]:
+    """(mean, standard error) of the episodes of one or more policies given as (mean, episodes) pairs;
+    the mean of the means and no error when an episode list is missing."""
+    if any(None in episodes for _, episodes in policies):
+        return sum(m for m, _ in policies) / len(policies), None
+    return mean_stderr([x for _, episodes in policies for x in episodes])

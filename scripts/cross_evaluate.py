@@ -17,7 +17,8 @@ the model-free baseline from stacked pixels; mean actions; the cell's seed). Wit
 
 Writes into ``--out`` (default ``results/diagnostics/cross_eval/<name>/``, ``<name>`` from
 ``--name`` or the first policy's folder): ``cross_eval.json`` (command, commit, per policy its
-trained task, its scores on every task and the cell's recorded score) and ``cross_eval.png``.
+trained task, its scores on every task and the cell's recorded score; per method and task, what
+the prompt added: ``genrl_lite.benchmark_results.prompt_effect``) and ``cross_eval.png``.
 The policy folders need their ``policy.pt`` or ``model_free.pt`` (not committed: rerun the cell's
 command to rebuild it).
 """
@@ -102,6 +103,7 @@ def main(argv=None) -> dict:
 
     from genrl_lite import plotting
     from genrl_lite.benchmark import BEHAVIOUR_TASKS
+    from genrl_lite.benchmark_results import prompt_effect
     from genrl_lite.tasks import get_task
 
     torch.set_num_threads(args.threads)
@@ -122,7 +124,8 @@ def main(argv=None) -> dict:
         scores = {}
         for j, task in enumerate(tasks):
             ev = evaluate(pol, task, args.episodes, args.max_steps)
-            scores[task] = {"normalized_mean": ev["normalized_mean"], "return_mean": round(float(ev["return_mean"]), 2)}
+            scores[task] = {"normalized_mean": ev["normalized_mean"], "return_mean": round(float(ev["return_mean"]), 2),
+                            "normalized": None if ev["normalized"] is None else [round(float(x), 4) for x in ev["normalized"]]}
             matrix[i, j] = np.nan if ev["normalized_mean"] is None else ev["normalized_mean"]
         rows.append({"policy": repo_relative(pol["folder"]), "method": pol["method"], "kind": pol["kind"],
                      "trained_task": pol["task"], "prompt": pol["prompt"], "seed": pol["seed"], "scores": scores,
@@ -137,6 +140,12 @@ def main(argv=None) -> dict:
     record = {"command": "python scripts/cross_evaluate.py " + " ".join(sys.argv[1:] if argv is None else argv),
               "commit": git_commit(), "domain": domain, "tasks": tasks, "episodes": args.episodes,
               "max_steps": args.max_steps, "policies": rows}
+    record["prompt_effect"] = prompt_effect(record)
+    for r in record["prompt_effect"]:
+        if r["effect"] is not None:
+            se = f" ± {r['effect_stderr']:.2f}" if r["effect_stderr"] is not None else ""
+            print(f"{r['method']} on {r['task']}: asked {r['asked']:.2f}, best other prompt "
+                  f"({r['best_other_task']}) {r['best_other']:.2f}, effect {r['effect']:+.2f}{se}")
     with atomic_path(out_dir / "cross_eval.json") as tmp:
         tmp.write_text(json.dumps(record, indent=1))
     labels = [f"{r['method']}: {r['trained_task'].split('_', 1)[1]} s{r['seed']}" for r in rows]

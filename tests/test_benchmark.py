@@ -134,6 +134,34 @@ def test_readme_tables_are_the_shipped_results():
         assert block == table, f"README's {name!r} table is stale: run scripts/benchmark.py --aggregate-only --readme"
 
 
+def test_prompt_effect_compares_a_task_asked_for_with_the_same_methods_other_prompts():
+    def pol(method, trained, seed, **scores):
+        return {"method": method, "trained_task": trained, "seed": seed,
+                "scores": {t: {"normalized_mean": v} for t, v in scores.items()}}
+    cross = {"tasks": ["q_stand", "q_walk"], "policies": [
+        pol("a", "q_stand", 0, q_stand=0.8, q_walk=0.4), pol("a", "q_stand", 1, q_stand=0.6, q_walk=0.2),
+        pol("a", "q_walk", 0, q_stand=0.9, q_walk=0.5),
+        pol("blind", "q_stand", 0, q_stand=0.5, q_walk=0.1), pol("blind", "q_walk", 0, q_stand=0.5, q_walk=None)]}
+    rows = {(r["method"], r["task"]): r for r in bres.prompt_effect(cross)}
+    # seeds of one prompt are averaged before the comparison (stand policies: 0.7 on stand, 0.3 on walk)
+    assert rows["a", "q_stand"]["asked"] == pytest.approx(0.7)
+    assert rows["a", "q_stand"]["effect"] == pytest.approx(0.7 - 0.9)
+    assert rows["a", "q_walk"]["effect"] == pytest.approx(0.5 - 0.3)
+    assert rows["a", "q_walk"]["best_other_task"] == "q_stand"
+    assert rows["a", "q_walk"]["effect_stderr"] is None          # no per-episode scores in this record
+    # with the episodes recorded, the effect gets a standard error (the two sides' errors combined)
+    for p, eps in zip(cross["policies"][:3], ([0.8, 0.8], [0.5, 0.7], [1.0, 0.8])):
+        p["scores"]["q_stand"]["normalized"] = eps
+    stand = next(r for r in bres.prompt_effect(cross) if r["method"] == "a" and r["task"] == "q_stand")
+    asked_se, other_se = bres.mean_stderr([0.8, 0.8, 0.5, 0.7])[1], bres.mean_stderr([1.0, 0.8])[1]
+    assert stand["effect"] == pytest.approx(0.7 - 0.9)
+    assert stand["effect_stderr"] == pytest.approx((asked_se ** 2 + other_se ** 2) ** 0.5)
+    assert rows["blind", "q_stand"]["effect"] == pytest.approx(0.0)
+    # a missing score leaves the comparison empty instead of comparing with nothing
+    assert rows["blind", "q_walk"]["asked"] is None and rows["blind", "q_walk"]["effect"] is None
+    assert len(rows) == 4
+
+
 def test_amortization_break_even():
     c = bm.amortization(100.0, 1.0, 3.0, np.arange(0, 80))
     assert c["break_even"] == 51

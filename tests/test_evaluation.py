@@ -89,10 +89,13 @@ def test_cross_evaluate_runs_every_policy_on_every_task_of_its_body(load_script,
     rows = {r["kind"]: r for r in record["policies"]}
     assert rows["world model"]["trained_task"] == "walker_stand" and rows["model-free"]["seed"] == 3
     assert all(set(r["scores"]) == {"walker_stand", "walker_walk"} for r in record["policies"])
+    # each method was asked for one task only: nothing to compare its prompt with
+    assert len(record["prompt_effect"]) == 4 and all(r["effect"] is None for r in record["prompt_effect"])
     # each entry is the policy run as the benchmark runs it, with the cell's seed, on that task
     direct = mf.evaluate_model_free(mf.TD3BC.load(free / "model_free.pt"), "walker_stand", episodes=2, seed=3,
                                     max_steps=8, show_progress=False)
     assert rows["model-free"]["scores"]["walker_stand"]["return_mean"] == pytest.approx(direct["return_mean"], abs=0.01)
+    assert rows["model-free"]["scores"]["walker_stand"]["normalized"] == pytest.approx(list(direct["normalized"]), abs=1e-4)
     with pytest.raises(SystemExit, match="not a walker task"):
         cross.main([str(genrl), "--tasks", "cheetah_run", "--max-steps", "2", "--out", str(out)])
     other = tmp_path / "other"
