@@ -365,10 +365,8 @@ def prompt_effect(cross_eval: dict) -> list[dict]:
     for pol in cross_eval["policies"]:
         for task, score in pol["scores"].items():
             if score.get("normalized_mean") is not None:
-                episodes = score.get("normalized") or [None]
-                mean = float(score["normalized_mean"])
-                # pooled episodes; a record without them still gives the mean (weight 1 per policy)
-                by.setdefault((pol["method"], task), {}).setdefault(pol["trained_task"], []).append((mean, episodes))
+                by.setdefault((pol["method"], task), {}).setdefault(pol["trained_task"], []).append(
+                    (float(score["normalized_mean"]), score.get("normalized")))
     rows = []
     for method in dict.fromkeys(pol["method"] for pol in cross_eval["policies"]):
         for task in cross_eval["tasks"]:
@@ -389,8 +387,8 @@ def prompt_effect(cross_eval: dict) -> list[dict]:
 
 
 def _pooled(policies) -> tuple[float, float | None]:
-    """(mean, standard error) of the episodes of one or more policies given as (mean, episodes) pairs;
-    the mean of the means and no error when an episode list is missing."""
-    if any(None in episodes for _, episodes in policies):
+    """(mean, standard error) of the pooled episodes of one or more policies given as (mean, episodes)
+    pairs; an older record without per-episode scores gives the mean of the means and no error."""
+    if any(not episodes for _, episodes in policies):
         return sum(m for m, _ in policies) / len(policies), None
     return mean_stderr([x for _, episodes in policies for x in episodes])
