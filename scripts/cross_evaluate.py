@@ -20,7 +20,8 @@ Writes into ``--out`` (default ``results/diagnostics/cross_eval/<name>/``, ``<na
 trained task, its scores on every task and the cell's recorded score; per method and task, what
 the prompt added: ``genrl_lite.benchmark_results.prompt_effect``) and ``cross_eval.png``.
 The policy folders need their ``policy.pt`` or ``model_free.pt`` (not committed: rerun the cell's
-command to rebuild it).
+command to rebuild it). ``--replot results/diagnostics/cross_eval/<name>/cross_eval.json`` redraws a
+figure from its JSON without evaluating anything.
 """
 from __future__ import annotations
 
@@ -89,7 +90,9 @@ def evaluate(policy: dict, task: str, episodes: int, max_steps: int | None) -> d
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("policy_dirs", nargs="+", help="policy folders (benchmark cells or train_behaviour.py outputs)")
+    p.add_argument("policy_dirs", nargs="*", help="policy folders (benchmark cells or train_behaviour.py outputs)")
+    p.add_argument("--replot", nargs="+", default=None, metavar="JSON",
+                   help="only redraw the figure of these cross_eval.json files")
     p.add_argument("--tasks", nargs="*", default=None,
                    help="tasks to evaluate on (default: the behaviour tasks of the policies' domain)")
     p.add_argument("--episodes", type=int, default=1 if fast_mode() else 5, help="episodes per policy and task")
@@ -98,10 +101,12 @@ def main(argv=None) -> dict:
     p.add_argument("--name", default=None, help="name of the output folder (default: the first policy's folder)")
     p.add_argument("--out", default=None, help="folder (default results/diagnostics/cross_eval/<name>)")
     args = p.parse_args(argv)
-    import numpy as np
+    if args.replot:
+        return replot(args.replot)
+    if not args.policy_dirs:
+        raise SystemExit("give policy folders to evaluate (or --replot cross_eval.json files to redraw their figures)")
     import torch
 
-    from genrl_lite import plotting
     from genrl_lite.benchmark import BEHAVIOUR_TASKS
     from genrl_lite.benchmark_results import prompt_effect
     from genrl_lite.tasks import get_task
@@ -119,14 +124,13 @@ def main(argv=None) -> dict:
     for t in tasks:
         if get_task(t).domain != domain:          # (get_task raises a clear error for unknown names)
             raise SystemExit(f"task {t!r} is not a {domain} task: its actions differ from the policies'")
-    matrix, rows = np.zeros((len(policies), len(tasks))), []
-    for i, pol in enumerate(policies):
+    rows = []
+    for pol in policies:
         scores = {}
-        for j, task in enumerate(tasks):
+        for task in tasks:
             ev = evaluate(pol, task, args.episodes, args.max_steps)
             scores[task] = {"normalized_mean": ev["normalized_mean"], "return_mean": round(float(ev["return_mean"]), 2),
                             "normalized": None if ev["normalized"] is None else [round(float(x), 4) for x in ev["normalized"]]}
-            matrix[i, j] = np.nan if ev["normalized_mean"] is None else ev["normalized_mean"]
         rows.append({"policy": repo_relative(pol["folder"]), "method": pol["method"], "kind": pol["kind"],
                      "trained_task": pol["task"], "prompt": pol["prompt"], "seed": pol["seed"], "scores": scores,
                      "recorded_first_episodes": recorded_score(pol["recorded"], args.episodes)
@@ -148,14 +152,42 @@ def main(argv=None) -> dict:
                   f"({r['best_other_task']}) {r['best_other']:.2f}, effect {r['effect']:+.2f}{se}")
     with atomic_path(out_dir / "cross_eval.json") as tmp:
         tmp.write_text(json.dumps(record, indent=1))
-    labels = [f"{r['method']}: {r['trained_task'].split('_', 1)[1]} s{r['seed']}" for r in rows]
-    fig = plotting.similarity_matrix(matrix, labels, [t.split("_", 1)[1] for t in tasks], label="normalized score",
-                                     title=f"{domain}: each policy (row) on each task (column)",
-                                     xlabel="evaluated on", ylabel="policy: trained for")
-    plotting.save(fig, out_dir / "cross_eval.png")
-    plotting.close(fig)
+    plot_record(record, out_dir / "cross_eval.png")
     print(f"wrote {repo_relative(out_dir / 'cross_eval.json')} and cross_eval.png")
     return record
+
+
+def plot_record(record: dict, path: Path) -> None:
+    """Draw a ``cross_eval.json`` record as a matrix (rows: policies, by the method's table label,
+    trained task and seed; columns: the tasks they were evaluated on) into ``path``."""
+    import numpy as np
+
+    from genrl_lite import plotting
+    from genrl_lite.benchmark_results import method_label
+
+    tasks, rows = record["tasks"], record["policies"]
+    matrix = np.array([[np.nan if r["scores"][t]["normalized_mean"] is None else r["scores"][t]["normalized_mean"]
+                        for t in tasks] for r in rows])
+    labels = [f"{method_label(r['method'])}: {r['trained_task'].split('_', 1)[1]} s{r['seed']}" for r in rows]
+    fig = plotting.similarity_matrix(matrix, labels, [t.split("_", 1)[1] for t in tasks], label="normalized score",
+                                     title=f"{record['domain']}: each policy (row) on each task (column)",
+                                     xlabel="evaluated on", ylabel="policy: trained for")
+    plotting.save(fig, path)
+    plotting.close(fig)
+
+
+def replot(json_paths: list[str]) -> None:
+    """Redraw ``cross_eval.png`` next to each given ``cross_eval.json`` (no evaluation)."""
+    for j in map(Path, json_paths):
+        if not j.is_file():
+            raise SystemExit(f"{j} not found: give cross_eval.json files written by this script")
+        try:
+            record = json.loads(j.read_text())
+            plot_record(record, j.parent / "cross_eval.png")
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            raise SystemExit(f"{j} is not a cross_eval.json record ({type(e).__name__}: {e}): "
+                             "re-run scripts/cross_evaluate.py to rewrite it") from None
+        print(f"redrew {repo_relative(j.parent / 'cross_eval.png')}")
 
 
 if __name__ == "__main__":

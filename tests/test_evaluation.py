@@ -68,6 +68,31 @@ def test_recorded_score_is_the_cells_first_episodes(load_script):
     assert mod.recorded_score({"normalized": [0.1]}, 2) is None and mod.recorded_score({}, 1) is None
 
 
+def test_cross_evaluate_replot_redraws_from_the_json_with_the_tables_method_names(load_script, tmp_path, monkeypatch):
+    from genrl_lite import plotting
+    from genrl_lite.benchmark import METHODS
+
+    cross = load_script("cross_evaluate")
+    score = {"normalized_mean": 0.4, "return_mean": 300.0, "normalized": [0.4]}
+    record = {"domain": "quadruped", "tasks": ["quadruped_stand", "quadruped_walk"],
+              "policies": [{"method": m, "trained_task": "quadruped_walk", "seed": 1,
+                            "scores": {"quadruped_stand": score, "quadruped_walk": dict(score, normalized_mean=None)}}
+                           for m in ("wmclip_video", "genrl")]}
+    (tmp_path / "cross_eval.json").write_text(json.dumps(record))
+    drawn, draw = [], plotting.similarity_matrix
+    monkeypatch.setattr(plotting, "similarity_matrix", lambda m, rows, cols, **kw: drawn.append((m, rows, cols)) or draw(m, rows, cols, **kw))
+    cross.main(["--replot", str(tmp_path / "cross_eval.json")])
+    assert (tmp_path / "cross_eval.png").stat().st_size > 1000
+    matrix, rows, cols = drawn[0]
+    assert rows == [f"{METHODS['wmclip_video'].label}: walk s1", f"{METHODS['genrl'].label}: walk s1"]
+    assert cols == ["stand", "walk"] and matrix[0, 0] == 0.4 and np.isnan(matrix[1, 1])
+    (tmp_path / "cross_eval.json").write_text('{"domain": "quadruped"')        # cut short
+    with pytest.raises(SystemExit, match="not a cross_eval.json record"):
+        cross.main(["--replot", str(tmp_path / "cross_eval.json")])
+    with pytest.raises(SystemExit, match="policy folders"):
+        cross.main([])
+
+
 def test_cross_evaluate_runs_every_policy_on_every_task_of_its_body(load_script, tmp_path):
     import genrl_lite.model_free as mf
 
