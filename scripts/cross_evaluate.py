@@ -88,7 +88,8 @@ def evaluate(policy: dict, task: str, episodes: int, max_steps: int | None) -> d
                               max_steps=max_steps, show_progress=False)
 
 
-def main(argv=None) -> dict:
+def main(argv=None) -> dict | None:
+    """Evaluate the policies on every task of their body and return the record (None with --replot)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("policy_dirs", nargs="*", help="policy folders (benchmark cells or train_behaviour.py outputs)")
     p.add_argument("--replot", nargs="+", default=None, metavar="JSON",
