@@ -197,3 +197,18 @@ def test_collection_plan_resumes_and_overwrite_collects_again(load_script, tmp_p
     assert len(again) == 6 and jobs[1]["episode_id"] not in [j["episode_id"] for j in again]   # resumes
     forced = script.plan_jobs("walker", 1, 2, experts, tmp_path, 0, 5, 0.2, overwrite=True)
     assert [j["episode_id"] for j in forced] == [j["episode_id"] for j in jobs]
+
+
+def test_larger_collection_extends_the_smaller_one(load_script, tmp_path):
+    # README: `make data` (60/30) is what the models and benchmark used; bigger sizes add episodes
+    # and never change the first ones, so they extend the same data.
+    from genrl_lite.runtime import REPO_ROOT
+
+    script = load_script("collect_data")
+    experts = REPO_ROOT / "data" / "experts"
+    key = lambda j: (j["subset"], j["episode_id"], j["seed"], j["snapshot"])
+    small = {key(j) for j in script.plan_jobs("walker", 2, 3, experts, tmp_path, 0, 5, 0.2)}
+    large = {key(j) for j in script.plan_jobs("walker", 4, 6, experts, tmp_path, 0, 5, 0.2)}
+    assert len(small) == 2 + 3 * 3 and len(large) == 4 + 3 * 6
+    assert small < large
+    assert script.FULL == {"expl": 60, "replay": 30}       # the sizes data/models/README.md names
