@@ -48,13 +48,20 @@ def repo_relative(path) -> str:
     return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
 
 
-def git_commit() -> str:
-    """The checkout's HEAD hash (recorded in every result file), with ``-dirty`` when tracked files have uncommitted changes ("unknown" outside git)."""
+def git_commit(root=None) -> str:
+    """The checkout's HEAD hash (recorded in every result file), with ``-dirty`` when tracked files
+    outside ``results/`` have uncommitted changes ("unknown" outside git).
+
+    ``results/`` is left out because it holds the runs' own outputs: a benchmark run that retires a
+    stale cell (moves its tracked folder to ``results/superseded/``) changes nothing a later cell's
+    result depends on, so it must not mark every later cell of the run as made from changed code."""
+    root = Path(root or REPO_ROOT)
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                               check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                ":(exclude)results"], cwd=root, capture_output=True, text=True,
+                               check=True).stdout.strip()
         return head + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"

@@ -57,3 +57,28 @@ def test_atomic_path_gives_normal_file_permissions(tmp_path):
     finally:
         os.umask(umask)
     assert stat.S_IMODE((tmp_path / "w.bin").stat().st_mode) == 0o644
+
+
+def test_git_commit_marks_code_changes_dirty_but_not_results(tmp_path):
+    import subprocess
+
+    from genrl_lite.runtime import git_commit
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    (tmp_path / "results" / "cell").mkdir(parents=True)
+    (tmp_path / "results" / "cell" / "result.json").write_text("{}")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "init")
+    head = git_commit(tmp_path)
+    assert len(head) == 40 and not head.endswith("-dirty")
+    (tmp_path / "results" / "cell" / "result.json").unlink()   # a benchmark run retiring a stale cell
+    (tmp_path / "results" / "new.json").write_text("{}")       # and writing new ones
+    assert git_commit(tmp_path) == head
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert git_commit(tmp_path) == head + "-dirty"
+    assert git_commit(tmp_path / "not_a_repo_dir_that_does_not_exist") == "unknown"
