@@ -39,10 +39,11 @@ EXPL_REWARD_TASK = {"walker": "walker_stand", "cheetah": "cheetah_run", "quadrup
 """Which true reward the exploration sidecars record (any task of the domain would do)."""
 FULL = dict(expl=60, replay=30)
 """``--all`` sizes per domain: 60 exploration episodes, 30 replay episodes per task (75,150 frames
-for walker, about 3% of the paper's 2.5M). These are the datasets the shipped world models were
-trained on and the benchmark's start states come from (``data/models/README.md``); episode ``i``
-is the same whatever the sizes, so larger ones (``--expl-episodes 200 --replay-episodes-per-task
-100``) extend them."""
+for walker, about 3% of the paper's 2.5M): the sizes the shipped world models were trained on
+(``data/models/README.md``; the walker, cheetah and quadruped models saw replay of older expert
+snapshots) and the data the benchmark's start states and video-prompt clips come from. Episode
+``i`` is the same whatever the sizes, so larger ones (``--expl-episodes 200
+--replay-episodes-per-task 100``) extend them."""
 SAMPLE = dict(expl=2, replay={"walker": 2, "cheetah": 2, "quadruped": 1, "stickman": 1}, steps=250)
 """The committed sample: 2 exploration episodes per domain and 1-2 replay episodes per task (the
 final snapshot, then the first), each cut to 250 agent steps (251 frames) to keep it ~10 MB
