@@ -8,13 +8,15 @@
     .venv/bin/python scripts/benchmark.py --aggregate-only --readme   # ... and rewrite README.md's tables
     .venv/bin/python scripts/benchmark.py --fast              # smoke run, ~1 min idle CPU -> results/benchmark_fast.json
     .venv/bin/python scripts/benchmark.py --speed             # run the speed benchmarks, keep their output
+    .venv/bin/python scripts/benchmark.py --rerun --methods genrl --tasks walker_stand --seeds 0   # train it again
 
 Every cell (method x task x seed) is one policy in its own folder with a ``result.json`` (command,
 commit, preset, seed, wall time, returns, normalized score); a cell whose ``result.json`` exists is
 skipped, and a killed cell resumes from its checkpoint. A cell trained on a model that has been
 retrained since, or prompted by a clip whose episode has been re-collected, is stale
 (``genrl_lite.benchmark_results.stale_reason``): left out of the aggregate, listed by ``--dry-run``,
-and when run, its folder is first moved under ``results/superseded/``. GenRL and GenRL data-free cells are the
+and when run, its folder is first moved under ``results/superseded/``; ``--rerun`` does the same to
+cells that are current (to check that a cell repeats, or to re-measure one made on a modified tree). GenRL and GenRL data-free cells are the
 folders of ``scripts/bench_behaviour.py`` (``results/policies/``), so either command reuses the other's
 policies. Cells of domains without a model in ``data/models`` are listed as skipped. The aggregate
 (mean ± standard error over seeds, paper numbers, per domain, cost and amortization, speed figures)
@@ -68,6 +70,8 @@ def parse_args(argv=None):
     p.add_argument("--readme", action="store_true", help="also rewrite README.md's benchmark tables from the "
                    "aggregate (the blocks between <!-- benchmark:NAME --> markers; not in fast mode)")
     p.add_argument("--dry-run", action="store_true", help="print the cells still to run and their CPU time")
+    p.add_argument("--rerun", action="store_true", help="run the chosen cells again even if done: their folders "
+                   "move under results/superseded/ first (nothing is deleted); needs --methods, --tasks and --seeds")
     p.add_argument("--speed", action="store_true", help="run the speed benchmarks into results/benchmark_speed.json")
     return p.parse_args(argv)
 
@@ -236,6 +240,9 @@ def main(argv=None) -> dict | None:
         settings.data = Path(args.data)
     from genrl_lite.tasks import UnknownNameError
 
+    if args.rerun and (args.methods is None or args.tasks is None or args.seeds is None or args.aggregate_only):
+        raise SystemExit("error: --rerun retrains the cells it names, so give them all: --methods M... --tasks T... "
+                         "--seeds S... (and no --aggregate-only); --dry-run shows what it would move")
     try:
         cells = make_cells(args, fast)
     except UnknownNameError as err:                      # a typo: say what is valid, no traceback
@@ -250,6 +257,10 @@ def main(argv=None) -> dict | None:
         why = None if r is None else bres.stale_reason(r)
         if why:
             stale[c.key] = why
+        elif r is not None and args.rerun:      # current, but asked for again: the same path as a stale cell
+            stale[c.key] = f"run again on request: {settings.command}"
+        elif r is None and (c.path(results) / "result.json").exists():
+            stale[c.key] = "its result.json is unreadable (cut off or corrupted)"
     todo = [c for c in cells if c.key in stale or not (c.path(results) / "result.json").exists()]
     skipped = {c.key: f"no {c.task.split('_')[0]} model in data/models" for c in todo
                if not has_model(settings, c.task.split("_")[0])}

@@ -248,6 +248,64 @@ def test_second_run_skips_done_cells(tmp_path, monkeypatch, load_script):
     assert saved["rows"] and saved["paper_sources"] and "amortization" in saved["cost"]
 
 
+def test_rerun_trains_a_done_cell_again_and_keeps_the_old_one(tmp_path, monkeypatch, load_script):
+    """``--rerun`` re-measures the cells it names (only those), after moving each old folder aside."""
+    script, calls = load_script("benchmark"), []
+
+    def fake_run_cell(ctx, cell, show_progress=False):
+        calls.append(cell.seed)
+        write_result(ctx.settings.results, cell, 0.7, command=ctx.settings.command)
+        return {"normalized_mean": 0.7}
+
+    monkeypatch.setattr(script.br, "run_cell", fake_run_cell)
+    monkeypatch.setattr(script, "has_model", lambda settings, domain: True)
+    monkeypatch.setenv("GENRL_LITE_FAST", "0")
+    for seed in (0, 1):
+        write_result(tmp_path, bm.Cell("genrl", "walker_stand", seed), 0.1 * (seed + 1))
+    base = ["--methods", "genrl", "--tasks", "walker_stand", "--results", str(tmp_path),
+            "--out", str(tmp_path / "bench.json")]
+    for incomplete in (base[:2], base[2:]):                # every cell must be named explicitly
+        with pytest.raises(SystemExit, match="--methods M... --tasks T... --seeds S..."):
+            script.main([*incomplete, "--seeds", "1", "--rerun"])
+    script.main([*base, "--seeds", "0", "1"])
+    assert calls == []                                      # without --rerun, done cells stay done
+    out = script.main([*base, "--seeds", "1", "--rerun"])
+    assert calls == [1]
+    assert out["rows"][0]["normalized_mean"] == pytest.approx(0.7)
+    kept = tmp_path / "superseded" / "policies" / "walker_stand-data-s1"
+    assert json.loads((kept / "result.json").read_text())["normalized_mean"] == pytest.approx(0.2)
+    assert "run again on request" in (kept / "SUPERSEDED.txt").read_text()
+    first = json.loads((bm.Cell("genrl", "walker_stand", 0).path(tmp_path) / "result.json").read_text())
+    assert first["normalized_mean"] == pytest.approx(0.1)   # the cell not named is untouched
+
+
+def test_a_corrupted_result_is_reported_set_aside_and_run_again(tmp_path, monkeypatch, load_script, capsys):
+    script, calls = load_script("benchmark"), []
+
+    def fake_run_cell(ctx, cell, show_progress=False):
+        calls.append(cell.seed)
+        write_result(ctx.settings.results, cell, 0.4)
+        return {"normalized_mean": 0.4}
+
+    monkeypatch.setattr(script.br, "run_cell", fake_run_cell)
+    monkeypatch.setattr(script, "has_model", lambda settings, domain: True)
+    monkeypatch.setenv("GENRL_LITE_FAST", "0")
+    write_result(tmp_path, bm.Cell("align_b1", "walker_walk", 0), 0.3)
+    bad = bm.Cell("align_b1", "walker_walk", 1).path(tmp_path) / "result.json"
+    write_result(tmp_path, bm.Cell("align_b1", "walker_walk", 1), 0.3)
+    cut = bad.read_text()[:25]
+    bad.write_text(cut)                                     # a file cut off half-way
+    args = ["--methods", "align_b1", "--tasks", "walker_walk", "--seeds", "0", "1", "--results", str(tmp_path),
+            "--out", str(tmp_path / "bench.json")]
+    script.main([*args, "--dry-run"])
+    assert "unreadable" in capsys.readouterr().out and calls == []
+    out = script.main(args)
+    assert calls == [1] and out["rows"][0]["seeds"] == [0, 1]
+    kept = tmp_path / "superseded" / "benchmark" / "align_b1" / "walker_walk-s1"
+    assert (kept / "result.json").read_text() == cut       # set aside as it was, nothing deleted
+    assert "unreadable" in (kept / "SUPERSEDED.txt").read_text()
+
+
 def tiny_model_file(tmp_path):
     """A 2-step tiny walker checkpoint at ``tmp_path/model.pt`` "trained" on 2026-06-01; (path, its dict)."""
     from genrl_lite.data import EpisodeDataset
