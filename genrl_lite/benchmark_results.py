@@ -321,8 +321,11 @@ def progress(record: dict) -> str:
     stale = sum(len(r.get("stale_seeds", [])) for r in rows)
     per = record.get("cpu_hours_per_cell")
     hours = (lambda n: f" (about {n * per:.0f} CPU-hours)") if per else (lambda n: "")
-    return (f"Progress, from `results/benchmark.json` ({str(record.get('date', ''))[:10]}): the full grid is "
-            f"{done + left} cells{hours(done + left)}; {done} are current and {left} left{hours(left)}"
+    head = (f"Progress, from `results/benchmark.json` ({str(record.get('date', ''))[:10]}): the full grid is "
+            f"{done + left} cells{hours(done + left)}; ")
+    if not left:
+        return head + f"all {done} are current (`--dry-run` would list any that a retrained model made stale).\n"
+    return (head + f"{done} are current and {left} left{hours(left)}"
             + (f", {stale} of them stale (a retrained model or re-collected clip)" if stale else "") + ".\n")
 
 
