@@ -287,7 +287,7 @@ def main(argv=None) -> dict | None:
             try:
                 if cell.key in stale:
                     where = bres.retire(cell.path(results), results, stale[cell.key])
-                    print(f"    stale ({stale[cell.key]}): moved to {repo_relative(where)}", flush=True)
+                    print(f"    moved to {repo_relative(where)} ({stale[cell.key]})", flush=True)
                 r = br.run_cell(ctx, cell)
                 norm = r.get("normalized_mean")
                 print(f"    normalized {norm if norm is None else round(norm, 3)}, "
