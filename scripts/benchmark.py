@@ -16,9 +16,10 @@ skipped, and a killed cell resumes from its checkpoint. A cell trained on a mode
 retrained since, or prompted by a clip whose episode has been re-collected, is stale
 (``genrl_lite.benchmark_results.stale_reason``): left out of the aggregate, listed by ``--dry-run``,
 and when run, its folder is first moved under ``results/superseded/``; ``--rerun`` does the same to
-cells that are current (to check that a cell repeats, or to re-measure one made on a modified tree). GenRL and GenRL data-free cells are the
-folders of ``scripts/bench_behaviour.py`` (``results/policies/``), so either command reuses the other's
-policies. Cells of domains without a model in ``data/models`` are listed as skipped. The aggregate
+cells that are current (to check that a cell repeats, or to re-measure one made on a modified tree).
+GenRL and GenRL data-free cells are the folders of ``scripts/bench_behaviour.py``
+(``results/policies/``), so either command reuses the other's policies. Cells of domains without a
+model in ``data/models`` are listed as skipped. The aggregate
 (mean ± standard error over seeds, paper numbers, per domain, cost and amortization, speed figures)
 goes to ``results/benchmark.json``; ``--fast`` (or ``GENRL_LITE_FAST=1``) writes only
 ``results/benchmark_fast.json`` and ``build/benchmark_fast/``, never the laptop results.
@@ -271,7 +272,8 @@ def main(argv=None) -> dict | None:
                f"({minutes} min + {EVAL_SECONDS * settings.episodes / 10:.0f} s evaluation per policy, one core each; "
                "plus the per-domain preparations)" if minutes else "(no minutes budget: depends on --steps)")
         print(f"{len(cells)} cells, {len(cells) - len(todo) - len(skipped)} done, {len(todo)} to run {est}; "
-              f"{len(skipped)} skipped (no model)" + (f"; {len(stale)} of those to run are stale" if stale else ""))
+              f"{len(skipped)} skipped (no model)"
+              + (f"; {len(stale)} of those to run are set aside first (stale, unreadable or --rerun)" if stale else ""))
         if args.dry_run:
             for c in todo:
                 print("  ", c.method, c.task, c.seed, "->", c.path(results),
