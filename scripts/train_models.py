@@ -6,6 +6,7 @@ Stage 1 trains the world model on the domain's vision-only data (``data/<domain>
 no rewards, no text). Stage 2 freezes it and trains the connector and aligner on the default VLM's
 embeddings of the same frames. Both stages resume from ``data/runs/{wm,conn}_<domain>/`` (so a
 budget in minutes can be spent in several calls), and stop at ``--*-steps`` or ``--*-minutes``.
+``--subsets`` trains on part of the data only (the training-data ablation of the benchmark).
 Then the model is measured on the HELD-OUT episodes (reconstruction and 16-step open-loop error vs
 repeating the last frame) and exported to ``data/models/<domain>/``:
 
@@ -50,6 +51,8 @@ def main(argv=None) -> dict:
     p.add_argument("--domain", default="walker")
     p.add_argument("--preset", default="laptop")
     p.add_argument("--data", default=None, help="dataset root (default data/)")
+    p.add_argument("--subsets", nargs="*", default=None, help="train on these subsets only, e.g. expl or stand "
+                   "(default: all; the held-out measure always uses every subset's held-out episodes)")
     p.add_argument("--wm-steps", type=int, default=6000)
     p.add_argument("--wm-minutes", type=float, default=None)
     p.add_argument("--conn-steps", type=int, default=3000)
@@ -66,7 +69,7 @@ def main(argv=None) -> dict:
     out = Path(args.out) if args.out else models_dir() / args.domain
     cfg = WorldModelConfig.preset(args.preset)
 
-    train = EpisodeDataset(root, args.domain, split="train")
+    train = EpisodeDataset(root, args.domain, subsets=args.subsets, split="train")
     print(f"{args.domain}: {train.num_episodes} training episodes, {train.num_frames} frames")
     t0 = time.time()
     wm = train_world_model(cfg, train, args.wm_steps, runs / f"wm_{args.domain}", max_minutes=args.wm_minutes)
@@ -98,7 +101,8 @@ def main(argv=None) -> dict:
         "heldout_data": {"split": held_name, "episodes": held.num_episodes, "frames": held.num_frames},
         "heldout_quality": quality,
         "reproduce": (f"python scripts/train_models.py --domain {args.domain} --preset {args.preset} "
-                      f"--wm-steps {wm.step} --conn-steps {full.step} --threads {args.threads}"),
+                      f"--wm-steps {wm.step} --conn-steps {full.step} --threads {args.threads}"
+                      + (f" --subsets {' '.join(args.subsets)}" if args.subsets else "")),
         "command": "python scripts/train_models.py " + " ".join(sys.argv[1:] if argv is None else list(argv)),
     }
     export_model(runs / f"conn_{args.domain}", out / "model.pt", vlm=vlm, extra=info)
