@@ -7,8 +7,9 @@ Read top to bottom, this module is the whole experimental design:
    small declarative entry saying what it changes: fields of the :class:`BehaviourConfig`
    (``window=1``), the reward (WM-CLIP, no aligner), the embedding the connector was trained on
    (image instead of video), or the learner (model-free TD3+BC).
-3. **The other axes**: training data of the policy (:data:`DATA_ABLATION`, walker) and video
-   prompts (:data:`VIDEO_PROMPTS`, a clip instead of words, one from another body).
+3. **The other axes**: training data, of the policy's start states (:data:`DATA_ABLATION`) or of
+   the world model itself (:data:`WM_DATA`), on walker; and video prompts (:data:`VIDEO_PROMPTS`, a
+   clip instead of words, one from another body).
 4. **Cells**: one (method, task, seed) = one policy = one folder with a ``result.json``.
    ``genrl_lite.benchmark_run.run_cell`` trains and evaluates one.
 5. **The cost of many policies** (:func:`amortization`): GenRL pays for its world model once,
@@ -141,11 +142,17 @@ METHODS: dict[str, Method] = {m.name: m for m in [
 # --- 3. the other axes: training data and video prompts ---------------------------------------------
 
 DATA_ABLATION = {"all": None, "expl": ["expl"], "stand": ["stand"], "walk": ["walk"], "run": ["run"]}
-"""Walker, GenRL: the dataset subsets the policy's start states come from (None: all). The world
-model itself saw all data; the paper also retrains the world model per subset (~75 min each
-here), which ``--model walker=<path>`` lets a user plug in."""
+"""Walker, GenRL, cells ``data_<subset>``: the dataset subsets the policy's start states come from
+(None: all). The world model is the shipped one, which saw all the data."""
+WM_DATA = dict(DATA_ABLATION)
+"""Walker, GenRL, cells ``wmdata_<subset>``: the paper's training-data ablation. The world model,
+connector and aligner are trained from scratch on these subsets only, for as many steps as the
+shipped walker model (``genrl_lite.benchmark_run.prepare_wmdata``, ~70 min of one core each), and
+the policy's start states come from the same subsets. ``wmdata_all`` is that recipe on all of
+today's data, not the shipped model, whose replay came from earlier, weaker experts
+(``data/models/README.md``): all five models then saw data collected the same way."""
 DATA_ABLATION_TASKS = ("walker_stand", "walker_walk", "walker_run")
-"""Tasks of the data ablation (the paper's Fig. 5 uses all walker tasks)."""
+"""Tasks of both data ablations (the paper's Fig. 5 uses all walker tasks)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -225,10 +232,12 @@ and GenRL data-free cells: 10 minutes of one core per policy."""
 
 @dataclasses.dataclass(frozen=True)
 class Cell:
-    """One policy: a method (or ``data_<subset>`` / ``video_<prompt>``) on a task with a seed."""
+    """One policy: a method (or ``data_<subset>`` / ``wmdata_<subset>`` / ``video_<prompt>``) on a task
+    with a seed."""
 
     method: str
-    """A key of :data:`METHODS`, ``data_<subset>`` (:data:`DATA_ABLATION`) or ``video_<name>``."""
+    """A key of :data:`METHODS`, ``data_<subset>`` (:data:`DATA_ABLATION`), ``wmdata_<subset>``
+    (:data:`WM_DATA`) or ``video_<name>``."""
     task: str
     """Task key (true reward for the evaluation)."""
     seed: int
@@ -258,7 +267,8 @@ def check_names(methods=(), tasks=()) -> None:
     """Raise ``UnknownNameError`` listing the valid names for any unknown method or task."""
     from genrl_lite.tasks import UnknownNameError, get_task
 
-    valid = list(METHODS) + [f"data_{k}" for k in DATA_ABLATION] + [f"video_{k}" for k in VIDEO_PROMPTS]
+    valid = (list(METHODS) + [f"data_{k}" for k in DATA_ABLATION] + [f"wmdata_{k}" for k in WM_DATA]
+             + [f"video_{k}" for k in VIDEO_PROMPTS])
     bad = [m for m in methods if m not in valid]
     if bad:
         raise UnknownNameError(f"unknown method(s) {bad}; valid methods: {', '.join(valid)}")
@@ -267,14 +277,14 @@ def check_names(methods=(), tasks=()) -> None:
 
 
 def plan(methods, tasks, seeds) -> list[Cell]:
-    """The cells of a run: methods x tasks x seeds, where data_* cells only take walker tasks and a
-    video_* cell only its own task."""
+    """The cells of a run: methods x tasks x seeds, where data_* and wmdata_* cells only take walker
+    tasks and a video_* cell only its own task."""
     check_names(methods, tasks)
     cells = []
     for m in methods:
         if m.startswith("video_"):
             cells += [Cell(m, VIDEO_PROMPTS[m[6:]].task, s) for s in seeds]
-        elif m.startswith("data_"):
+        elif m.startswith(("data_", "wmdata_")):
             cells += [Cell(m, t, s) for t in tasks if t.startswith("walker_") for s in seeds]
         else:
             cells += [Cell(m, t, s) for t in tasks for s in seeds]
@@ -287,10 +297,12 @@ SUITES = {
     "ablations": (("genrl_no_aligner", "align_b1", "align_none", "genrl_image"), ("walker_stand", "walker_walk",
                                                                                "walker_run")),
     "data": (tuple(f"data_{k}" for k in DATA_ABLATION if k != "all"), DATA_ABLATION_TASKS),
+    "wmdata": (tuple(f"wmdata_{k}" for k in WM_DATA), DATA_ABLATION_TASKS),
     "video": (tuple(f"video_{k}" for k in VIDEO_PROMPTS), ()),
 }
 """The default benchmark, as (methods, tasks) blocks: the headline table on the behaviour tasks,
-GenRL on the generalization (custom) tasks, the ablations and the data/video axes on walker."""
+GenRL on the generalization (custom) tasks, the ablations and the data/video axes on walker
+(``wmdata`` trains five walker models first)."""
 
 
 def suite_cells(seeds, suites=None) -> list[Cell]:

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from genrl_lite.benchmark import (BEHAVIOUR_TASKS, DATA_ABLATION, DATA_ABLATION_TASKS, METHODS, VIDEO_PROMPTS,
-                                  VideoPrompt, paper_domain_score, paper_score, video_prompt_clip)
+                                  WM_DATA, VideoPrompt, paper_domain_score, paper_score, video_prompt_clip)
 from genrl_lite.runtime import REPO_ROOT, atomic_path, repo_relative as rel
 
 # --- 1. is a cell current? -----------------------------------------------------------------------------------
@@ -187,6 +187,8 @@ def aggregate(cells, results_root) -> list[dict]:
 def _group(method: str) -> str:
     if method.startswith("data_"):
         return "data"
+    if method.startswith("wmdata_"):
+        return "wmdata"
     if method.startswith("video_"):
         return "video"
     return METHODS[method].group
@@ -232,11 +234,13 @@ README_TABLES = {
              ("genrl", "td3bc_video")),
     "walker": (("genrl", "genrl_no_aligner", "align_b1", "align_none", "genrl_image")
                + tuple(f"data_{k}" for k in DATA_ABLATION if k != "all")
+               + tuple(f"wmdata_{k}" for k in WM_DATA)
                + tuple(f"video_{k}" for k in VIDEO_PROMPTS if VIDEO_PROMPTS[k].task.startswith("walker_")),
                DATA_ABLATION_TASKS, ()),
 }
 """The README's benchmark tables as (methods, tasks, methods with a "paper" line): the headline
-table, and walker's ablations, data subsets and video prompts. Columns where nothing ran are left out."""
+table, and walker's ablations, data subsets (of the start states, then of the world model) and video
+prompts. Columns where nothing ran are left out."""
 GENERALIZATION_METHODS = ("genrl", "genrl_datafree")
 """The columns of the README's generalization table (a row per custom task, see :func:`task_table`)."""
 
@@ -247,6 +251,9 @@ def method_label(method: str) -> str:
         return METHODS[method].label
     if method.startswith("data_") and method[5:] in DATA_ABLATION:
         return f"start states from {method[5:]} data only"
+    if method.startswith("wmdata_") and method[7:] in WM_DATA:
+        return ("world model retrained on all data" if method == "wmdata_all"
+                else f"world model and start states from {method[7:]} data only")
     if method.startswith("video_") and method[6:] in VIDEO_PROMPTS:
         v = VIDEO_PROMPTS[method[6:]]
         return f"video prompt: a {v.domain} {v.subset} clip"

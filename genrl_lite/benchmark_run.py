@@ -6,7 +6,8 @@ this module says how a cell is *run*:
 - :class:`Settings`: budgets, data and output folders (``laptop``, or :func:`fast_settings` for CI);
 - :class:`Context`: what cells share and is slow to load (the VLM, each domain's model and data);
 - the **preparation** stages trained once per domain and amortized over every prompt: the WM-CLIP
-  heads (:func:`prepare_wmclip`) and the image-embedding connector (:func:`prepare_image_connector`);
+  heads (:func:`prepare_wmclip`), the image-embedding connector (:func:`prepare_image_connector`)
+  and, for the training-data ablation, whole models trained on part of the data (:func:`prepare_wmdata`);
 - :func:`run_cell`: train the policy (GenRL, a variant, or the model-free TD3+BC), evaluate it in
   the real environment and write the cell's ``result.json`` atomically. A killed cell resumes from
   its checkpoint.
@@ -23,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from genrl_lite.benchmark import DATA_ABLATION, LAPTOP_OVERRIDES, VIDEO_PROMPTS, Cell, Method, video_prompt_clip
+from genrl_lite.benchmark import (DATA_ABLATION, LAPTOP_OVERRIDES, VIDEO_PROMPTS, WM_DATA, Cell, Method,
+                                  video_prompt_clip)
 from genrl_lite.runtime import REPO_ROOT, atomic_path, git_commit, repo_relative as rel
 
 
@@ -46,7 +48,8 @@ class Settings:
     minutes: float | None = None
     """Minutes per policy (None: the preset's, 10 at laptop)."""
     prep_steps: int | None = None
-    """Updates of the preparation stages (WM-CLIP heads, image connector; None: the preset's)."""
+    """Updates of the preparation stages (WM-CLIP heads, image connector, each stage of a
+    training-data ablation model; None: the preset's)."""
     models: dict = dataclasses.field(default_factory=dict)
     """Model per domain (default: the shipped ``data/models/<domain>``)."""
     command: str = ""
@@ -229,6 +232,51 @@ def prepare_image_connector(ctx: Context, domain: str):
     return load_checkpoint(out, device=bundle.world_model.device)
 
 
+def prepare_wmdata(ctx: Context, domain: str, subset: str):
+    """Train (or load) the training-data ablation's model: world model, connector and aligner trained
+    from scratch on the :data:`genrl_lite.benchmark.WM_DATA` subsets ``subset`` of the domain's data.
+
+    The same recipe as the shipped model (:func:`genrl_lite.pretrained.train_domain_model`, as many
+    steps of each stage as ``data/models/<domain>/info.json`` records), so that the data is the only
+    difference. Resumable (its runs live next to it); exported to ``prep_dir/wmdata_<subset>/model.pt``
+    (not shipped: ~70 min of one core each at laptop, rebuilt on each machine) with its ``info.json``,
+    and a summary ``wmdata_<subset>.json`` that the cost section reads. Returns the ModelBundle.
+    """
+    from genrl_lite.pretrained import MODEL_FILE, load_model, train_domain_model
+
+    s = ctx.settings
+    out = prep_dir(s, domain) / f"wmdata_{subset}"
+    if not (out / MODEL_FILE).exists():
+        shipped = REPO_ROOT / "data" / "models" / domain / "info.json"
+        info = json.loads(shipped.read_text()) if shipped.exists() else {}
+        wm_steps, conn_steps = {"tiny": (20, 20), "paper": (500_000, 500_000),   # GENRL_REFERENCE §1: 500k steps
+                                "laptop": (int(info.get("world_model_steps", 2744)),
+                                           int(info.get("connector_steps", 2801)))}[s.preset]
+        if s.prep_steps:
+            wm_steps = conn_steps = s.prep_steps
+        train_domain_model(domain, s.data, out, out, preset=s.preset, wm_steps=wm_steps, conn_steps=conn_steps,
+                           subsets=WM_DATA[subset], command=s.command, show_progress=False,
+                           eval_windows=8 if s.fast else 128, vlm=ctx.vlm())
+    info = json.loads((out / "info.json").read_text())
+    if WM_DATA[subset] is not None and info["train_data"]["subsets"] != sorted(WM_DATA[subset]):
+        from genrl_lite.training import CheckpointError
+
+        raise CheckpointError(f"{out} holds a model trained on {info['train_data']['subsets']}, not on "
+                              f"{WM_DATA[subset]}: move that folder away and run again to retrain it")
+    summary = prep_dir(s, domain) / f"wmdata_{subset}.json"
+    if not summary.exists():
+        minutes = info["training_minutes_total"]
+        with atomic_path(summary) as tmp:
+            tmp.write_text(json.dumps({"seconds": round(60 * (minutes["world_model"] + minutes["connector_aligner"]), 1),
+                                       "steps": [info["world_model_steps"], info["connector_steps"]],
+                                       "subsets": info["train_data"]["subsets"],
+                                       "frames": info["train_data"]["frames"],
+                                       "heldout_quality": {k: v for k, v in info["heldout_quality"].items()
+                                                           if not isinstance(v, list)},
+                                       "reproduce": info["reproduce"]}, indent=1))
+    return load_model(out / MODEL_FILE)
+
+
 # --- running one cell ----------------------------------------------------------------------------------
 
 
@@ -273,6 +321,10 @@ def run_cell(ctx: Context, cell: Cell, show_progress: bool = False) -> dict:
         bundle = ctx.bundle(task.domain)
         cfg = method.behaviour_config(s.preset, **overrides)
         subsets = DATA_ABLATION[cell.method[5:]] if cell.method.startswith("data_") else None
+        if cell.method.startswith("wmdata_"):       # a model of its own, and start states from its data
+            subset = cell.method[7:]
+            bundle = ctx.get(("wmdata", task.domain, subset), lambda: prepare_wmdata(ctx, task.domain, subset))
+            subsets = WM_DATA[subset]
         data = None if cfg.data_free else ctx.data(task.domain, subsets)
         reward = None
         if method.embedding == "image" and method.reward == "genrl":

@@ -108,7 +108,7 @@ def _training_minutes(run_dir: Path) -> float:
 def train_domain_model(domain: str, root, runs, out, preset: str = "laptop", wm_steps: int = 6000,
                        conn_steps: int = 3000, subsets=None, wm_minutes: float | None = None,
                        conn_minutes: float | None = None, eval_windows: int = 128, command: str = "",
-                       show_progress: bool = True) -> dict:
+                       show_progress: bool = True, vlm=None) -> dict:
     """Train one domain's model and export it: ``out/model.pt``, ``info.json`` and the curves.
 
     Stage 1 trains the world model on the vision-only training split of ``root/<domain>`` (only
@@ -116,7 +116,8 @@ def train_domain_model(domain: str, root, runs, out, preset: str = "laptop", wm_
     aligner on the default VLM's embeddings of the same frames. Both resume from
     ``runs/{wm,conn}_<domain>/`` and stop at ``*_steps`` or ``*_minutes`` (in this call). The model is
     then measured on the domain's held-out episodes (every subset's, so that models trained on
-    different subsets are measured on the same clips). Returns the ``info.json`` dict.
+    different subsets are measured on the same clips). ``vlm``: whose embeddings the connector and
+    aligner learn (default: the embedded VLM, ``load_vlm()``). Returns the ``info.json`` dict.
     """
     from genrl_lite.data import EmptyDatasetError, EpisodeDataset, vlm_tag
     from genrl_lite.training import METRICS_NAME, evaluate_world_model, train_world_model
@@ -134,7 +135,7 @@ def train_domain_model(domain: str, root, runs, out, preset: str = "laptop", wm_
     wm = train_world_model(cfg, train, wm_steps, runs / f"wm_{domain}", max_minutes=wm_minutes,
                            show_progress=show_progress)
     t_wm = time.time() - t0
-    vlm = load_vlm()
+    vlm = vlm if vlm is not None else load_vlm()
     train.attach_embeddings(vlm, verbose=show_progress)
     t1 = time.time()
     full = train_world_model(cfg, train, conn_steps, runs / f"conn_{domain}", world_model_from=runs / f"wm_{domain}",

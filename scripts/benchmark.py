@@ -44,8 +44,8 @@ from genrl_lite import benchmark_results as bres
 from genrl_lite import benchmark_run as br
 from genrl_lite.runtime import REPO_ROOT, atomic_path, data_dir, fast_mode, git_commit, repo_relative
 
-FAST_METHODS = list(bm.METHODS) + ["data_expl", "video_walker_walk_from_stickman"]
-"""Fast mode: every method once on walker_stand, plus one data-ablation and one video-prompt cell."""
+FAST_METHODS = list(bm.METHODS) + ["data_expl", "wmdata_expl", "video_walker_walk_from_stickman"]
+"""Fast mode: every method once on walker_stand, plus a cell of each data ablation and a video-prompt cell."""
 EVAL_SECONDS = 35.0
 """Measured wall time of a 10-episode evaluation on one core (results/policies: eval_seconds 32-33)."""
 

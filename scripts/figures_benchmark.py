@@ -44,12 +44,14 @@ def figures(record: dict) -> dict:
     domains = sorted({r["domain"] for r in rows if r["method"] in MAIN})
     s, p = bres.bar_series(rows, MAIN, domains, by="domain")
     out["benchmark_domains.png"] = plotting.benchmark_bars(domains, s, p, title="by domain (mean over tasks run)")
-    fig, axes = plotting.new_figure(1, 3, width=4.6, height=3.4)
+    fig, axes = plotting.new_figure(1, 4, width=4.6, height=3.4)
     s, p = bres.bar_series(rows, ABLATIONS, WALKER)
     plotting.benchmark_bars(WALKER, s, p, title="ablations (walker)", ax=axes[0, 0])
     data = ["genrl"] + [f"data_{k}" for k in bm.DATA_ABLATION if k != "all"]
     s, _ = bres.bar_series(rows, data, WALKER)
     plotting.benchmark_bars(WALKER, s, None, title="policy data: all vs one subset", ax=axes[0, 1])
+    s, _ = bres.bar_series(rows, [f"wmdata_{k}" for k in bm.WM_DATA], WALKER)
+    plotting.benchmark_bars(WALKER, s, None, title="world-model data: all vs one subset", ax=axes[0, 2])
     videos = list(bm.VIDEO_PROMPTS)
     vt = [bm.VIDEO_PROMPTS[v].task for v in videos]
     text, _ = bres.bar_series(rows, ["genrl"], vt)
@@ -58,7 +60,7 @@ def figures(record: dict) -> dict:
              np.array([np.nan if r is None or r["normalized_stderr"] is None else r["normalized_stderr"] for r in vid]))
     plotting.benchmark_bars([v.replace("_from_", "\nfrom ") for v in videos],
                             {"text prompt": text["GenRL"], "video prompt": video}, None,
-                            title="video vs text prompts", ax=axes[0, 2])
+                            title="video vs text prompts", ax=axes[0, 3])
     fig.tight_layout()
     out["benchmark_ablations.png"] = fig
     from genrl_lite.tasks import list_tasks

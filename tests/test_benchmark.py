@@ -203,6 +203,8 @@ def test_bad_names_list_the_valid_ones(load_script):
         bm.plan(["genrl", "gen_rl"], ["walker_stand"], [0])
     with pytest.raises(UnknownNameError, match="valid tasks for walker"):
         bm.plan(["genrl"], ["walker_fly"], [0])
+    with pytest.raises(UnknownNameError, match="wmdata_expl"):
+        bm.plan(["wmdata_kitchen"], ["walker_stand"], [0])
     with pytest.raises(UnknownNameError, match="valid suites: main"):
         bm.suite_cells([0], ["everything"])
     with pytest.raises(SystemExit, match="error: unknown method.*valid methods: genrl"):
@@ -210,8 +212,11 @@ def test_bad_names_list_the_valid_ones(load_script):
 
 
 def test_plan_and_cell_paths():
-    cells = bm.plan(["data_expl", "video_walker_walk_from_stickman", "genrl"], ["walker_run", "cheetah_run"], [0, 1])
-    assert bm.Cell("data_expl", "cheetah_run", 0) not in cells                 # data ablation: walker only
+    cells = bm.plan(["data_expl", "wmdata_run", "video_walker_walk_from_stickman", "genrl"],
+                    ["walker_run", "cheetah_run"], [0, 1])
+    assert bm.Cell("data_expl", "cheetah_run", 0) not in cells                 # data ablations: walker only
+    assert bm.Cell("wmdata_run", "cheetah_run", 0) not in cells and bm.Cell("wmdata_run", "walker_run", 1) in cells
+    assert bm.Cell("wmdata_all", "walker_run", 1).path("r").as_posix() == "r/benchmark/wmdata_all/walker_run-s1"
     assert bm.Cell("video_walker_walk_from_stickman", "walker_walk", 1) in cells
     assert bm.Cell("genrl", "walker_run", 1).path("r") == bm.Cell("data_all", "walker_run", 1).path("r")
     assert bm.Cell("genrl", "walker_run", 1).path("r").as_posix() == "r/policies/walker_run-data-s1"
@@ -461,6 +466,9 @@ class FakeVLM:
     def embed_video(self, clips):
         return self.embed_image(np.asarray(clips)[:, -1])
 
+    def embed_windows(self, obs):
+        return self.embed_image(obs)
+
 
 @pytest.fixture(scope="module")
 def tiny_context(tmp_path_factory):
@@ -539,6 +547,37 @@ def test_cells_run_end_to_end_and_record_what_made_them(tiny_context, method):
         assert saved["reward_head_id"] == checkpoint_id(REPO_ROOT / saved["reward_head"]) is not None
 
 
+def test_training_data_ablation_trains_a_model_on_its_subset_only_and_reuses_it(tiny_context, tmp_path):
+    import shutil
+
+    from genrl_lite.training import CheckpointError, checkpoint_id
+
+    data = tmp_path / "data"                            # the VLM's embeddings get cached next to the data
+    shutil.copytree(REPO_ROOT / "data" / "sample" / "walker", data / "walker")
+    ctx = br.Context(dataclasses.replace(tiny_context.settings, data=data, results=tmp_path / "results"))
+    ctx._cache["vlm"] = FakeVLM()
+    first = br.run_cell(ctx, bm.Cell("wmdata_expl", "walker_stand", 0))
+    out = br.prep_dir(ctx.settings, "walker") / "wmdata_expl"
+    info = json.loads((out / "info.json").read_text())
+    assert info["train_data"]["subsets"] == ["expl"] and info["train_data"]["episodes"] == 2
+    assert (info["world_model_steps"], info["connector_steps"]) == (2, 2)          # settings.prep_steps
+    assert "--subsets expl" in info["reproduce"] and "--out" in info["reproduce"]
+    assert first["model"] == f"{out.relative_to(REPO_ROOT) if out.is_relative_to(REPO_ROOT) else out}/model.pt"
+    assert first["model_id"] == checkpoint_id(out / "model.pt") and first["data"]["subsets"] == ["expl"]
+    summary = json.loads((out.parent / "wmdata_expl.json").read_text())             # the cost section's entry
+    assert summary["subsets"] == ["expl"] and summary["steps"] == [2, 2]
+    before = (out / "model.pt").stat().st_mtime_ns
+    second = br.run_cell(ctx, bm.Cell("wmdata_expl", "walker_walk", 1))            # the same model, not retrained
+    assert second["model_id"] == first["model_id"] and (out / "model.pt").stat().st_mtime_ns == before
+    br.run_cell(ctx, bm.Cell("wmdata_all", "walker_stand", 0))                      # another subset, another model
+    assert json.loads((out.parent / "wmdata_all" / "info.json").read_text())["train_data"]["subsets"] == \
+        ["expl", "run", "stand", "walk"]
+    assert bres.method_label("wmdata_stand") == "world model and start states from stand data only"
+    shutil.copytree(out, out.parent / "wmdata_run")                                  # a model of the wrong data
+    with pytest.raises(CheckpointError, match=r"trained on \['expl'\], not on \['run'\]: move that folder"):
+        br.run_cell(ctx, bm.Cell("wmdata_run", "walker_stand", 0))
+
+
 def test_plots_mark_cells_not_run_and_figures_come_from_the_json(tmp_path, monkeypatch, load_script):
     from genrl_lite import plotting
 
@@ -552,11 +591,15 @@ def test_plots_mark_cells_not_run_and_figures_come_from_the_json(tmp_path, monke
     assert len(fig.axes[0].lines) == 3                                   # two curves and the break-even line
     plotting.close(fig)
     write_result(tmp_path, bm.Cell("genrl", "walker_stand", 0), 0.25)
-    rows = bres.aggregate(bm.plan(["genrl", "align_b1"], ["walker_stand"], [0]), tmp_path)
+    write_result(tmp_path, bm.Cell("wmdata_expl", "walker_stand", 0), 0.15)
+    rows = bres.aggregate(bm.plan(["genrl", "align_b1", "wmdata_expl"], ["walker_stand"], [0]), tmp_path)
     fb = load_script("figures_benchmark")
     figs = fb.figures({"rows": rows, "cost": {"amortization": None}})
     assert set(figs) == {"benchmark_tasks.png", "benchmark_domains.png", "benchmark_ablations.png",
                          "benchmark_amortization.png"}                  # no custom task ran: no such figure
+    world_model_data = figs["benchmark_ablations.png"].axes[2]          # its own panel, beside the start states
+    assert "world-model data" in world_model_data.get_title()
+    assert 0.15 in [round(b.get_height(), 3) for b in world_model_data.patches]
     for f in figs.values():
         plotting.close(f)
     write_result(tmp_path, bm.Cell("genrl", "walker_one_foot", 0), 0.2)
