@@ -266,8 +266,9 @@ def prepare_wmdata(ctx: Context, domain: str, subset: str):
     summary = prep_dir(s, domain) / f"wmdata_{subset}.json"
     if not summary.exists():
         minutes = info["training_minutes_total"]
+        seconds = round(60 * (minutes["world_model"] + minutes["connector_aligner"]), 1)
         with atomic_path(summary) as tmp:
-            tmp.write_text(json.dumps({"seconds": round(60 * (minutes["world_model"] + minutes["connector_aligner"]), 1),
+            tmp.write_text(json.dumps({"seconds": seconds,
                                        "steps": [info["world_model_steps"], info["connector_steps"]],
                                        "subsets": info["train_data"]["subsets"],
                                        "frames": info["train_data"]["frames"],

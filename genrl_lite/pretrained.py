@@ -165,7 +165,8 @@ def train_domain_model(domain: str, root, runs, out, preset: str = "laptop", wm_
                       f"--conn-steps {full.step} --threads {threads}"
                       + ("" if root.resolve() == data_dir().resolve() else f" --data {repo_relative(root)}")
                       + (f" --subsets {' '.join(subsets)}" if subsets else "")
-                      + ("" if out == models_dir() / domain else f" --runs {repo_relative(runs)} --out {repo_relative(out)}")),
+                      + ("" if out == models_dir() / domain
+                         else f" --runs {repo_relative(runs)} --out {repo_relative(out)}")),
         "command": command,
     }
     export_model(runs / f"conn_{domain}", out / MODEL_FILE, vlm=vlm, extra=info)

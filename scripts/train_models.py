@@ -49,10 +49,11 @@ def main(argv=None) -> dict:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     warnings.simplefilter("ignore", UserWarning)
+    root = Path(args.data) if args.data else data_dir()
+    runs = Path(args.runs) if args.runs else data_dir() / "runs"
     info = train_domain_model(
-        args.domain, Path(args.data) if args.data else data_dir(), Path(args.runs) if args.runs else data_dir() / "runs",
-        Path(args.out) if args.out else models_dir() / args.domain, preset=args.preset, wm_steps=args.wm_steps,
-        conn_steps=args.conn_steps, subsets=args.subsets, wm_minutes=args.wm_minutes,
+        args.domain, root, runs, Path(args.out) if args.out else models_dir() / args.domain, preset=args.preset,
+        wm_steps=args.wm_steps, conn_steps=args.conn_steps, subsets=args.subsets, wm_minutes=args.wm_minutes,
         conn_minutes=args.conn_minutes, eval_windows=args.eval_windows,
         command="python scripts/train_models.py " + " ".join(sys.argv[1:] if argv is None else list(argv)))
     quality = info["heldout_quality"]
