@@ -147,7 +147,7 @@ DATA_ABLATION = {"all": None, "expl": ["expl"], "stand": ["stand"], "walk": ["wa
 WM_DATA = dict(DATA_ABLATION)
 """Walker, GenRL, cells ``wmdata_<subset>``: the paper's training-data ablation. The world model,
 connector and aligner are trained from scratch on these subsets only, for as many steps as the
-shipped walker model (``genrl_lite.benchmark_run.prepare_wmdata``, ~70 min of one core each), and
+shipped walker model (``genrl_lite.benchmark_run.prepare_wmdata``, ~40 min of one core each), and
 the policy's start states come from the same subsets. ``wmdata_all`` is that recipe on all of
 today's data, not the shipped model, whose replay came from earlier, weaker experts
 (``data/models/README.md``): all five models then saw data collected the same way."""

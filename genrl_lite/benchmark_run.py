@@ -239,7 +239,7 @@ def prepare_wmdata(ctx: Context, domain: str, subset: str):
     The same recipe as the shipped model (:func:`genrl_lite.pretrained.train_domain_model`, as many
     steps of each stage as ``data/models/<domain>/info.json`` records), so that the data is the only
     difference. Resumable (its runs live next to it); exported to ``prep_dir/wmdata_<subset>/model.pt``
-    (not shipped: ~70 min of one core each at laptop, rebuilt on each machine) with its ``info.json``,
+    (not shipped: ~40 min of one core each at laptop, rebuilt on each machine) with its ``info.json``,
     and a summary ``wmdata_<subset>.json`` that the cost section reads. Returns the ModelBundle.
     """
     from genrl_lite.pretrained import MODEL_FILE, load_model, train_domain_model
