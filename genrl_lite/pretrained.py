@@ -119,12 +119,12 @@ def train_domain_model(domain: str, root, runs, out, preset: str = "laptop", wm_
     different subsets are measured on the same clips). ``vlm``: whose embeddings the connector and
     aligner learn (default: the embedded VLM, ``load_vlm()``). Returns the ``info.json`` dict.
     """
+    import torch
+
     from genrl_lite.data import EmptyDatasetError, EpisodeDataset, vlm_tag
     from genrl_lite.training import METRICS_NAME, evaluate_world_model, train_world_model
     from genrl_lite.vlm import load_vlm
     from genrl_lite.world_model import WorldModelConfig
-
-    import torch
 
     root, runs, out = Path(root), Path(runs), Path(out)
     cfg = WorldModelConfig.preset(preset)
