@@ -45,21 +45,24 @@ _MODELS: dict = {}
 
 
 def _model_fingerprint(path: Path) -> tuple:
-    """(model_id, step, training date or None) of the checkpoint at ``path``; cached per file version."""
+    """(model_id, weights_id, step, training date or None) of the checkpoint at ``path``; cached per
+    file version."""
     st = path.stat()
     key = (str(path), st.st_mtime_ns, st.st_size)
     if key not in _MODELS:
-        from genrl_lite.training import _read, checkpoint_id
+        from genrl_lite.training import _read, checkpoint_id, weights_id
 
         ckpt = _read(path)
-        _MODELS[key] = (checkpoint_id(path), ckpt["step"], (ckpt.get("meta") or {}).get("date"))
+        _MODELS[key] = (checkpoint_id(path), weights_id(ckpt), ckpt["step"], (ckpt.get("meta") or {}).get("date"))
     return _MODELS[key]
 
 
 def stale_reason(result: dict, root=REPO_ROOT) -> str | None:
     """Why a cell's ``result`` no longer measures what its command would now; None if it still does.
 
-    Results name their checkpoint's file (``model``) and its sha1 prefix (``model_id``); older
+    Results name their checkpoint's file (``model``) and its sha1 prefix (``model_id``); newer ones
+    also the sha1 prefix of its weights alone (``weights_id``), which a bit-for-bit retraining (e.g. of
+    a git-ignored ablation model on a fresh clone) keeps although the file's metadata changes; older
     results only its ``step``, and for those a model whose ``date`` (written by
     ``scripts/train_models.py``) is later than the result's is a retrained one too. A result without
     a ``model`` path, or whose model is gone, is never called stale here (the run reports a missing
@@ -75,7 +78,11 @@ def _model_reason(result: dict, root: Path) -> str | None:
     path = root / model if model else None
     if path is None or not path.is_file():
         return None
-    model_id, step, date = _model_fingerprint(path)
+    model_id, weights, step, date = _model_fingerprint(path)
+    if result.get("weights_id"):
+        if result["weights_id"] != weights:
+            return f"trained on {model} with weights {result['weights_id']}, which are now {weights}"
+        return None
     if result.get("model_id"):
         if result["model_id"] != model_id:
             return f"trained on {model} {result['model_id']}, which is now {model_id}"

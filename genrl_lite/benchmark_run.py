@@ -20,6 +20,7 @@ import dataclasses
 import json
 import os
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -240,13 +241,18 @@ def prepare_wmdata(ctx: Context, domain: str, subset: str):
     steps of each stage as ``data/models/<domain>/info.json`` records), so that the data is the only
     difference. Resumable (its runs live next to it); exported to ``prep_dir/wmdata_<subset>/model.pt``
     (not shipped: ~40 min of one core each at laptop, rebuilt on each machine) with its ``info.json``,
-    and a summary ``wmdata_<subset>.json`` that the cost section reads. Returns the ModelBundle.
+    and a summary ``wmdata_<subset>.json`` that the cost section reads. The summary records the
+    model's ``weights_id``: training is deterministic on one thread, so a fresh clone's retraining
+    should give the same one, and the cells of the committed model then stay current; if it does
+    not, a warning says so. Returns the ModelBundle.
     """
     from genrl_lite.pretrained import MODEL_FILE, load_model, train_domain_model
 
     s = ctx.settings
     out = prep_dir(s, domain) / f"wmdata_{subset}"
-    if not (out / MODEL_FILE).exists():
+    summary = prep_dir(s, domain) / f"wmdata_{subset}.json"
+    trained = not (out / MODEL_FILE).exists()
+    if trained:
         shipped = REPO_ROOT / "data" / "models" / domain / "info.json"
         info = json.loads(shipped.read_text()) if shipped.exists() else {}
         wm_steps, conn_steps = {"tiny": (20, 20), "paper": (500_000, 500_000),   # GENRL_REFERENCE §1: 500k steps
@@ -263,8 +269,16 @@ def prepare_wmdata(ctx: Context, domain: str, subset: str):
 
         raise CheckpointError(f"{out} holds a model trained on {info['train_data']['subsets']}, not on "
                               f"{WM_DATA[subset]}: move that folder away and run again to retrain it")
-    summary = prep_dir(s, domain) / f"wmdata_{subset}.json"
-    if not summary.exists():
+    bundle = load_model(out / MODEL_FILE)
+    try:
+        before = json.loads(summary.read_text())
+    except (OSError, ValueError):
+        before = {}
+    if trained and before.get("weights_id") not in (None, bundle.weights_id):
+        warnings.warn(f"{out / MODEL_FILE} was retrained with other weights ({bundle.weights_id}) than the "
+                      f"ones {summary} records ({before['weights_id']}): the cells of that model are stale "
+                      "and will be run again", stacklevel=2)
+    if trained or "weights_id" not in before:
         minutes = info["training_minutes_total"]
         seconds = round(60 * (minutes["world_model"] + minutes["connector_aligner"]), 1)
         with atomic_path(summary) as tmp:
@@ -274,8 +288,9 @@ def prepare_wmdata(ctx: Context, domain: str, subset: str):
                                        "frames": info["train_data"]["frames"],
                                        "heldout_quality": {k: v for k, v in info["heldout_quality"].items()
                                                            if not isinstance(v, list)},
-                                       "reproduce": info["reproduce"]}, indent=1))
-    return load_model(out / MODEL_FILE)
+                                       "reproduce": info["reproduce"], "weights_id": bundle.weights_id},
+                                      indent=1))
+    return bundle
 
 
 # --- running one cell ----------------------------------------------------------------------------------
@@ -345,7 +360,7 @@ def run_cell(ctx: Context, cell: Cell, show_progress: bool = False) -> dict:
         tail = max(1, len(res.metrics["step"]) // 10)
         record.update({"mode": "data-free" if cfg.data_free else "data", "config": dataclasses.asdict(cfg),
                        "model": rel(bundle.path), "model_step": bundle.step, "model_id": bundle.model_id,
-                       "model_preset": bundle.preset,
+                       "weights_id": bundle.weights_id, "model_preset": bundle.preset,
                        "data": None if cfg.data_free else {"root": rel(s.data), "subsets": subsets},
                        "reward": method.reward, "embedding": method.embedding, "train_updates": res.steps,
                        "train_seconds": round(float(res.metrics["elapsed_s"][-1]), 1),

@@ -74,6 +74,9 @@ class ModelBundle:
     model_id: str | None = None
     """First 12 hex digits of the sha1 of the checkpoint file loaded (set by ``load_checkpoint``): names
     the exact weights, so a result can say which model it was trained on even when two models share a step."""
+    weights_id: str | None = None
+    """The same for the weights alone (``weights_id``; set by ``load_checkpoint``): equal for a model
+    retrained bit for bit, whose file differs only in its metadata."""
 
     @property
     def preset(self) -> str:
@@ -164,6 +167,25 @@ def checkpoint_id(path) -> str | None:
     return hashlib.sha1(path.read_bytes()).hexdigest()[:12] if path.is_file() else None
 
 
+def weights_id(ckpt: dict) -> str:
+    """First 12 hex digits of a sha1 of what a checkpoint computes with, read from its dict ``ckpt``.
+
+    It covers the weights of the world model, connector and aligner (names, dtypes, shapes, bytes),
+    the config, the action and embedding sizes and the VLM tag, but not the metadata an export adds
+    (dates, wall times, the command). Training is deterministic on one thread, so a model retrained
+    by the same command on the same data gets the same ``weights_id`` although its file, and so its
+    ``checkpoint_id``, differ: a result that records it still measures the retrained model.
+    """
+    h = hashlib.sha1(json.dumps([ckpt.get("config"), ckpt.get("action_dim"), ckpt.get("embed_dim"),
+                                 ckpt.get("vlm_tag")], sort_keys=True).encode())
+    for part in ("world_model", "connector", "aligner"):
+        for name, tensor in sorted((ckpt.get(part) or {}).items()):
+            t = tensor.detach().cpu().contiguous()
+            h.update(f"{part}.{name}:{t.dtype}:{tuple(t.shape)}".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()[:12]
+
+
 def _read(path: Path) -> dict:
     path = _resolve(path)
     if not path.exists():
@@ -240,6 +262,7 @@ def load_checkpoint(path, expected_preset: str | None = None, embed_dim: int | N
         if m is not None:
             m.eval()
     bundle.step, bundle.path, bundle.model_id = ckpt["step"], path, checkpoint_id(path)
+    bundle.weights_id = weights_id(ckpt)
     bundle.vlm_tag, bundle.meta = ckpt.get("vlm_tag"), ckpt.get("meta", {})
     return bundle
 

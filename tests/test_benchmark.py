@@ -328,6 +328,36 @@ def tiny_model_file(tmp_path):
     return tmp_path / "model.pt", ckpt
 
 
+def test_a_model_retrained_bit_for_bit_keeps_its_cells_current(tmp_path):
+    """The ablation models are git-ignored and retrained on each clone: the same command on the same
+    data gives the same weights (so the cells recorded with ``weights_id`` stay current) although the
+    file's metadata (date, wall time) and so its sha1 differ; other weights make them stale."""
+    from genrl_lite.data import EpisodeDataset
+    from genrl_lite.pretrained import export_model
+    from genrl_lite.training import checkpoint_id, load_checkpoint, train_world_model, weights_id
+    from genrl_lite.world_model import WorldModelConfig
+
+    data = EpisodeDataset(REPO_ROOT / "data" / "sample", "walker", verbose=False)
+    cfg = WorldModelConfig.preset("tiny")
+    for run, config in (("a", cfg), ("b", cfg), ("c", dataclasses.replace(cfg, seed=cfg.seed + 1))):
+        train_world_model(config, data, 3, tmp_path / run, show_progress=False)
+        export_model(tmp_path / run, tmp_path / f"{run}.pt", extra={"note": {"a": "run a", "b": "a retraining of a", "c": "c"}[run]})
+    ids = {run: weights_id(torch.load(tmp_path / run / "checkpoint.pt", weights_only=True)) for run in "abc"}
+    assert ids["a"] == ids["b"] != ids["c"]
+    exported = {run: load_checkpoint(tmp_path / f"{run}.pt") for run in "ab"}
+    assert exported["a"].weights_id == exported["b"].weights_id != ids["a"]      # float16 weights: another id
+    assert checkpoint_id(tmp_path / "a.pt") != checkpoint_id(tmp_path / "b.pt")  # the metadata differs
+    model = tmp_path / "model.pt"
+    model.write_bytes((tmp_path / "a.pt").read_bytes())
+    result = {"model": str(model), "model_id": checkpoint_id(model), "weights_id": exported["a"].weights_id}
+    assert bres.stale_reason(result, tmp_path) is None
+    model.write_bytes((tmp_path / "b.pt").read_bytes())                          # retrained bit for bit
+    assert bres.stale_reason(result, tmp_path) is None
+    assert "which is now" in bres.stale_reason({k: result[k] for k in ("model", "model_id")}, tmp_path)
+    model.write_bytes((tmp_path / "c.pt").read_bytes())                          # other weights
+    assert "with weights" in bres.stale_reason(result, tmp_path)
+
+
 def test_cells_of_a_retrained_model_are_stale_left_out_and_rerun(tmp_path, monkeypatch, load_script):
     """A cell measured one model file; once that file is retrained, its result must not be averaged
     with cells of the new model, and the one command re-runs it (the old folder kept aside)."""
