@@ -242,9 +242,9 @@ def prepare_wmdata(ctx: Context, domain: str, subset: str):
     difference. Resumable (its runs live next to it); exported to ``prep_dir/wmdata_<subset>/model.pt``
     (not shipped: ~40 min of one core each at laptop, rebuilt on each machine) with its ``info.json``,
     and a summary ``wmdata_<subset>.json`` that the cost section reads. The summary records the
-    model's ``weights_id``: training is deterministic on one thread, so a fresh clone's retraining
-    should give the same one, and the cells of the committed model then stay current; if it does
-    not, a warning says so. Returns the ModelBundle.
+    model's ``weights_id``: training is deterministic on one thread, so retraining on the same data
+    and the same kind of CPU gives the same one, and the cells of the committed model stay current;
+    where it does not (another CPU's float32 kernels), a warning says so. Returns the ModelBundle.
     """
     from genrl_lite.pretrained import MODEL_FILE, load_model, train_domain_model
 

@@ -173,8 +173,9 @@ def weights_id(ckpt: dict) -> str:
     It covers the weights of the world model, connector and aligner (names, dtypes, shapes, bytes),
     the config, the action and embedding sizes and the VLM tag, but not the metadata an export adds
     (dates, wall times, the command). Training is deterministic on one thread, so a model retrained
-    by the same command on the same data gets the same ``weights_id`` although its file, and so its
-    ``checkpoint_id``, differ: a result that records it still measures the retrained model.
+    by the same command on the same data and the same kind of CPU gets the same ``weights_id``
+    although its file, and so its ``checkpoint_id``, differ: a result that records it still measures
+    the retrained model. (Another CPU's float32 kernels round differently, and training drifts.)
     """
     h = hashlib.sha1(json.dumps([ckpt.get("config"), ckpt.get("action_dim"), ckpt.get("embed_dim"),
                                  ckpt.get("vlm_tag")], sort_keys=True).encode())
