@@ -279,12 +279,15 @@ class EpisodeDataset:
                 except (OSError, ValueError):
                     emb = None
             if emb is None:
-                emb = vlm.embed_windows(ep["obs"]).cpu().numpy().astype(np.float32)
+                # Rounded to the cache's float16 whether or not it is cached, so that a model trained on
+                # fresh embeddings and one trained on cached ones see the same numbers.
+                half = vlm.embed_windows(ep["obs"]).cpu().numpy().astype(np.float16)
                 if cache:
                     file.parent.mkdir(parents=True, exist_ok=True)
                     with atomic_path(file) as tmp:
                         with open(tmp, "wb") as f:
-                            np.save(f, emb.astype(np.float16))
+                            np.save(f, half)
+                emb = half.astype(np.float32)
             self.embeds.append(emb)
         self.embed_dim = vlm.dim
         return self

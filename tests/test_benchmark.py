@@ -580,6 +580,7 @@ def test_cells_run_end_to_end_and_record_what_made_them(tiny_context, method):
 def test_training_data_ablation_trains_a_model_on_its_subset_only_and_reuses_it(tiny_context, tmp_path):
     import shutil
 
+    from genrl_lite.pretrained import load_model
     from genrl_lite.training import CheckpointError, checkpoint_id
 
     data = tmp_path / "data"                            # the VLM's embeddings get cached next to the data
@@ -599,6 +600,16 @@ def test_training_data_ablation_trains_a_model_on_its_subset_only_and_reuses_it(
     before = (out / "model.pt").stat().st_mtime_ns
     second = br.run_cell(ctx, bm.Cell("wmdata_expl", "walker_walk", 1))            # the same model, not retrained
     assert second["model_id"] == first["model_id"] and (out / "model.pt").stat().st_mtime_ns == before
+    assert summary["weights_id"] == second["weights_id"] == load_model(out / "model.pt").weights_id
+    summary["weights_id"] = "0123456789ab"                                           # as if trained elsewhere
+    (out.parent / "wmdata_expl.json").write_text(json.dumps(summary))
+    shutil.rmtree(out)                                                               # a fresh clone: retrained
+    fresh = br.Context(ctx.settings)
+    fresh._cache["vlm"] = FakeVLM()
+    with pytest.warns(UserWarning, match=r"retrained with other weights .* records \(0123456789ab\)"):
+        third = br.run_cell(fresh, bm.Cell("wmdata_expl", "walker_walk", 2))
+    assert third["weights_id"] == first["weights_id"]                              # the same data, the same CPU
+    assert json.loads((out.parent / "wmdata_expl.json").read_text())["weights_id"] == first["weights_id"]
     br.run_cell(ctx, bm.Cell("wmdata_all", "walker_stand", 0))                      # another subset, another model
     assert json.loads((out.parent / "wmdata_all" / "info.json").read_text())["train_data"]["subsets"] == \
         ["expl", "run", "stand", "walk"]

@@ -74,9 +74,12 @@ def test_embeddings_are_cached_per_vlm_and_follow_the_sampled_windows(tmp_path):
             row = batch["embed"][b, t]
             if np.abs(row).sum() > 0:
                 assert row[0] / row[1] == pytest.approx((frame - 3.5) / 255, abs=2e-3)
-    # a second dataset reuses the cache; another VLM (new weights) gets its own cache
-    EpisodeDataset(tmp_path, "walker").attach_embeddings(vlm)
+    # a second dataset reuses the cache, with the very numbers the first one trained on (float16), so
+    # that a model trained before the cache existed and one trained after it are the same model
+    again = EpisodeDataset(tmp_path, "walker").attach_embeddings(vlm)
     assert vlm.calls == 2
+    assert all(np.array_equal(a, b) for a, b in zip(ds.embeds, again.embeds))
+    assert not all(np.array_equal(a, CountingVLM().embed_windows(ep["obs"]).numpy()) for a, ep in zip(ds.embeds, ds.episodes))
     other = CountingVLM("v2")
     EpisodeDataset(tmp_path, "walker").attach_embeddings(other)
     assert other.calls == 2 and vlm_tag(other) != vlm_tag(vlm)
