@@ -61,12 +61,12 @@ def stale_reason(result: dict, root=REPO_ROOT) -> str | None:
     """Why a cell's ``result`` no longer measures what its command would now; None if it still does.
 
     Results name their checkpoint's file (``model``) and its sha1 prefix (``model_id``); newer ones
-    also the sha1 prefix of its weights alone (``weights_id``), which a bit-for-bit retraining (e.g. of
-    a git-ignored ablation model on a fresh clone) keeps although the file's metadata changes; older
-    results only its ``step``, and for those a model whose ``date`` (written by
-    ``scripts/train_models.py``) is later than the result's is a retrained one too. A result without
-    a ``model`` path, or whose model is gone, is never called stale here (the run reports a missing
-    model itself). A video-prompt cell is stale too when its clip
+    also the sha1 prefix of its weights alone (``weights_id``), which a bit-for-bit retraining (of a
+    git-ignored ablation model on a fresh clone of the same kind of CPU) keeps although the file's
+    metadata changes; older results only its ``step``, and for those a model whose ``date``
+    (written by ``scripts/train_models.py``) is later than the result's is a retrained one too. A
+    result without a ``model`` path, or whose model is gone, is never called stale here (the run
+    reports a missing model itself). A video-prompt cell is stale too when its clip
     (``genrl_lite.benchmark.video_prompt_clip``, recorded as episode, start frame and ``clip_id``) is
     no longer the one the data on disk gives.
     """
