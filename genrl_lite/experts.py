@@ -260,7 +260,15 @@ def save_snapshot(actor: Actor, path, **meta) -> Path:
 
 
 class ExpertPolicy:
-    """A loaded snapshot: ``policy(state (P,), rng, noise) -> action (A,) float32`` in [-1, 1]."""
+    """A loaded snapshot: ``policy(state (P,), rng, noise) -> action (A,) float32`` in [-1, 1].
+
+    The actor runs in float64 although it was trained in float32. In float32 the matrix products
+    round differently with the instruction set MKL picks for this CPU (AVX-512, AVX2, ...): actions
+    then differ in their last bits, the physics amplifies that, and ``make data`` gave other replay
+    episodes on another kind of CPU. In float64 those differences stay far below float32's precision,
+    so the actions, cast back to float32, come out the same (``tests/test_experts.py`` runs a snapshot
+    under several ``MKL_ENABLE_INSTRUCTIONS`` settings).
+    """
 
     def __init__(self, actor: Actor, meta: dict):
         self.actor, self.meta = actor, meta
@@ -269,11 +277,12 @@ class ExpertPolicy:
 
     @torch.no_grad()
     def __call__(self, state: np.ndarray, rng: np.random.Generator | None = None, noise: float = 0.0):
-        state = np.asarray(state, np.float32)
+        state = np.asarray(state, np.float32)  # what the actor saw in training; exact in float64
         if state.shape != (self.state_dim,):
             raise ValueError(f"expert for {self.meta.get('task')} expects a state of shape "
                              f"({self.state_dim},), got {state.shape}")
-        action = self.actor(torch.as_tensor(state)[None], deterministic=True)[0][0].numpy()
+        x = torch.as_tensor(state, dtype=torch.float64)[None]
+        action = self.actor(x, deterministic=True)[0][0].numpy().astype(np.float32)
         if noise > 0:
             rng = rng or np.random.default_rng()
             action = action + noise * rng.standard_normal(action.shape)
@@ -290,6 +299,7 @@ def load_snapshot(path) -> ExpertPolicy:
         blob = torch.load(path, map_location="cpu", weights_only=False)
         actor = Actor(blob["state_dim"], blob["action_dim"], blob["hidden"], blob.get("symlog", False))
         actor.load_state_dict({k: v.float() for k, v in blob["actor"].items()})
+        actor.double()  # see ExpertPolicy: float64 makes the actions the same on every CPU
     except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same advice
         raise RuntimeError(f"expert snapshot {path} is corrupted ({exc}); delete it and retrain with "
                            f"scripts/train_experts.py") from exc

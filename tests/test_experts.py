@@ -141,3 +141,39 @@ def test_experts_readme_says_which_tasks_reach_expert_level(tmp_path, load_scrip
     assert "walker_stand" in text and "-> 0.90, expert-level)" in text
     script.write_readme({"walker_stand": entry(0.5)}, tmp_path / "README.md")
     assert "-> 0.50, below expert level)" in (tmp_path / "README.md").read_text()
+
+
+_ACT_UNDER_MKL = """
+import sys, numpy as np, torch
+torch.set_num_threads(1)
+from genrl_lite.experts import load_snapshot
+policy = load_snapshot(sys.argv[1])
+states = np.random.default_rng(0).normal(0, 3, (200, policy.state_dim)).astype(np.float32)
+np.save(sys.argv[2], np.stack([policy(s) for s in states]))
+"""
+
+
+@pytest.mark.parametrize("snapshot", ["walker_run/snapshot_4.pt", "quadruped_walk/snapshot_4.pt"])
+def test_expert_actions_do_not_depend_on_the_instruction_set_mkl_picks(tmp_path, snapshot):
+    """Replay data is reproducible across CPUs only if the experts act the same on every CPU. MKL picks
+    its float32 matrix kernels by instruction set, which MKL_ENABLE_INSTRUCTIONS caps, so capping it
+    plays another CPU on this one (in float32 the actions differed in their last bits here)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path = Path(genrl_lite.__file__).resolve().parents[1] / "data" / "experts" / snapshot
+    assert path.exists(), f"shipped expert snapshot {path} is missing"
+    actions = {}
+    for isa in ["", "AVX2", "SSE4_2"]:
+        env = {k: v for k, v in os.environ.items() if k != "MKL_ENABLE_INSTRUCTIONS"}
+        if isa:
+            env["MKL_ENABLE_INSTRUCTIONS"] = isa
+        out = tmp_path / f"actions_{isa or 'default'}.npy"
+        subprocess.run([sys.executable, "-c", _ACT_UNDER_MKL, str(path), str(out)], env=env, check=True)
+        actions[isa or "default"] = np.load(out)
+    for isa, a in actions.items():
+        assert a.dtype == np.float32 and a.shape == actions["default"].shape, (isa, a.dtype, a.shape)
+        assert np.array_equal(a, actions["default"]), \
+            f"actions under MKL_ENABLE_INSTRUCTIONS={isa} differ by up to {np.abs(a - actions['default']).max()}"
