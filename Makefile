@@ -30,12 +30,8 @@ $(STAMP): requirements-lock.txt pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	@mkdir -p build/notebooks
-	@for nb in $(NOTEBOOKS); do \
-	  echo ">>> $$nb"; \
-	  GENRL_LITE_FAST=$${FAST:-0} $(VENV)/bin/jupyter nbconvert --to notebook --execute \
-	    --ExecutePreprocessor.timeout=-1 --output-dir build/notebooks "$$nb" || exit 1; \
-	done
+	@# scripts/run_notebooks.py, not nbconvert --execute, which can hang for good after a widget cell
+	GENRL_LITE_FAST=$${FAST:-0} $(PY) scripts/run_notebooks.py --timeout 0 --out-dir build/notebooks $(NOTEBOOKS)
 	@echo "Executed notebooks are in build/notebooks/ (open them with: make lab)"
 
 test: $(STAMP)
