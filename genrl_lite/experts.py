@@ -266,8 +266,8 @@ class ExpertPolicy:
     round differently with the instruction set MKL picks for this CPU (AVX-512, AVX2, ...): actions
     then differ in their last bits, the physics amplifies that, and ``make data`` gave other replay
     episodes on another kind of CPU. In float64 those differences stay far below float32's precision,
-    so the actions, cast back to float32, come out the same (``tests/test_experts.py`` runs a snapshot
-    under several ``MKL_ENABLE_INSTRUCTIONS`` settings).
+    and the actions, cast back to float32, came out the same under every instruction set we tried
+    (``tests/test_experts.py`` runs two snapshots under several ``MKL_ENABLE_INSTRUCTIONS`` settings).
     """
 
     def __init__(self, actor: Actor, meta: dict):
