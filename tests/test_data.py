@@ -212,3 +212,30 @@ def test_larger_collection_extends_the_smaller_one(load_script, tmp_path):
     assert len(small) == 2 + 3 * 3 and len(large) == 4 + 3 * 6
     assert small < large
     assert script.FULL == {"expl": 60, "replay": 30}       # the sizes data/models/README.md names
+
+
+def test_collection_reproduces_the_committed_sample_bit_for_bit(load_script, tmp_path):
+    # data/README.md: collection is deterministic, and the experts act in float64 so that their
+    # actions do not depend on the CPU. The committed sample was collected on one machine; run on
+    # another kind of CPU (CI's, a learner's), this test checks that claim there.
+    from genrl_lite.data import episode_paths
+    from genrl_lite.runtime import REPO_ROOT
+
+    script = load_script("collect_data")
+    sample = REPO_ROOT / "data" / "sample"
+    jobs = script.plan_jobs("walker", 1, 1, REPO_ROOT / "data" / "experts", tmp_path, 0,
+                            script.SAMPLE["steps"], 0.2, overwrite=True)
+    jobs = [j for j in jobs if j["subset"] in ("expl", "run")]     # babbling, and the liveliest expert
+    assert [j["episode_id"] for j in jobs] == ["expl-0-0000", "run-0-0000-s4"]
+    for job in jobs:
+        record = script.run_job(job)
+        assert record["frames"] == script.SAMPLE["steps"] + 1, record
+        for new, old in zip(episode_paths(tmp_path, "walker", job["subset"], job["episode_id"]),
+                            episode_paths(sample, "walker", job["subset"], job["episode_id"])):
+            with np.load(new) as a, np.load(old) as b:
+                assert sorted(a.files) == sorted(b.files), (a.files, b.files)
+                for k in a.files:
+                    if a[k].dtype.kind in "fiub":
+                        assert np.array_equal(a[k], b[k]), \
+                            f"{old.name}[{k!r}] differs from a fresh collection (max |diff| " \
+                            f"{np.abs(a[k].astype(float) - b[k].astype(float)).max()})"
