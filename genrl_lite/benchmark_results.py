@@ -334,7 +334,9 @@ def progress(record: dict) -> str:
     done, left = sum(len(r["seeds"]) for r in rows), sum(len(r["missing_seeds"]) for r in rows)
     stale = sum(len(r.get("stale_seeds", [])) for r in rows)
     per = record.get("cpu_hours_per_cell")
-    hours = (lambda n: f" (about {n * per:.0f} CPU-hours)") if per else (lambda n: "")
+    # below 2 a rounded count would read "about 1 CPU-hours" for 1.4 of them
+    hours = (lambda n: f" (about {n * per:.0f} CPU-hours)" if n * per >= 2 else f" (about {n * per:.1f} CPU-hours)") \
+        if per else (lambda n: "")
     head = (f"Progress, from `results/benchmark.json` ({str(record.get('date', ''))[:10]}): the full grid is "
             f"{done + left} cells{hours(done + left)}; ")
     if not left:

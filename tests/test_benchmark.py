@@ -117,6 +117,8 @@ def test_progress_counts_the_whole_grid_only(tmp_path, monkeypatch, load_script)
     full = [dict(r, seeds=[0, 1, 2], missing_seeds=[], stale_seeds=[]) for r in rows]
     line = bres.progress({"rows": full, "date": "2026-11-28 06:00:00 UTC", "cpu_hours_per_cell": 0.5})
     assert "the full grid is 6 cells (about 3 CPU-hours); all 6 are current" in line and "left" not in line
+    line = bres.progress({"rows": rows, "date": "2026-11-28 06:00:00 UTC", "cpu_hours_per_cell": 0.35})
+    assert "(about 2 CPU-hours); 2 are current and 4 left (about 1.4 CPU-hours)" in line
     assert "progress" not in bres.readme_tables({"rows": rows})
     script = load_script("benchmark")
     monkeypatch.setattr(script, "has_model", lambda settings, domain: True)
