@@ -18,7 +18,6 @@ notebook 3 times of 3, in 15-17 s each (fast mode).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -27,6 +26,8 @@ from queue import Empty
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+
+from genrl_lite.runtime import atomic_path
 
 POLL_SECONDS = 1.0
 """Longest single wait on the kernel's shell channel (see the module docstring)."""
@@ -78,10 +79,8 @@ def run_notebook(path, out, timeout: float | None = 900) -> float:
     PatientClient(nb, timeout=timeout, kernel_name="python3",
                   resources={"metadata": {"path": str(path.resolve().parent)}}).execute()
     seconds = time.time() - t0
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    nbformat.write(nb, tmp)
-    os.replace(tmp, out)
+    with atomic_path(out) as tmp:
+        nbformat.write(nb, tmp)
     return seconds
 
 
