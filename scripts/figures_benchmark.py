@@ -8,10 +8,16 @@ image embedding, training data, video prompts; walker), benchmark_generalization
 tasks that have a result), benchmark_amortization.png (total time vs
 number of policies: measured here when both GenRL and TD3+BC-V policy times exist, and the paper's).
 Cells not run are drawn as "not run", never as a number. Fast-mode results are never plotted here.
+Also benchmark_wmdata_prompts.png, where the training-data ablation's walker models have their
+prompt videos on this machine (``prompts_frames.npz``, git-ignored like the models; made by
+``python scripts/bench_prompts.py --model <prep>/wmdata_<subset>/model.pt --json <prep>/wmdata_<subset>/prompts.json``
+with ``<prep>`` = ``results/benchmark/prep/walker-laptop``): what each model imagines for the three
+walker task prompts.
 """
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import genrl_lite  # noqa: F401
 import numpy as np
@@ -87,6 +93,25 @@ def figures(record: dict) -> dict:
     return out
 
 
+def wmdata_prompts(prep: Path):
+    """The training-data ablation's models side by side: each walker task prompt (stand, walk, run)
+    decoded by each ``wmdata_<subset>`` model (aligner -> connector -> decoder; every 4th imagined
+    frame), one row per (prompt, model), from ``prep/wmdata_<subset>/prompts_frames.npz``. None when
+    no model has them (a fresh clone: the models and their frames are rebuilt per machine)."""
+    rows = {}
+    for task in WALKER:
+        for subset in bm.WM_DATA:
+            path = prep / f"wmdata_{subset}" / "prompts_frames.npz"
+            if path.exists():
+                z = np.load(path)
+                i = list(z["tasks"]).index(task)
+                rows[f"wmdata_{subset}: \"{z['prompts'][i]}\""] = z["aligner"][i]
+    if not rows:
+        return None
+    return plotting.video_strips(rows, title="training-data ablation: what each walker model (trained on all "
+                                             "the data or one subset) imagines for a task prompt")
+
+
 def main(path=None) -> None:
     path = path or REPO_ROOT / "results" / "benchmark.json"
     if not path.exists():
@@ -94,6 +119,14 @@ def main(path=None) -> None:
         return
     for name, fig in figures(load(path)).items():
         print(plotting.save(fig, figures_dir() / name))
+        plotting.close(fig)
+    prep = REPO_ROOT / "results" / "benchmark" / "prep" / "walker-laptop"
+    fig = wmdata_prompts(prep)
+    if fig is None:
+        print(f"no {prep}/wmdata_*/prompts_frames.npz (see this script's docstring): "
+              "benchmark_wmdata_prompts.png not rewritten")
+    else:
+        print(plotting.save(fig, figures_dir() / "benchmark_wmdata_prompts.png"))
         plotting.close(fig)
 
 

@@ -656,3 +656,23 @@ def test_plots_mark_cells_not_run_and_figures_come_from_the_json(tmp_path, monke
     (tmp_path / "fast.json").write_text(json.dumps({"fast_mode": True, "rows": rows}))
     with pytest.raises(SystemExit, match="fast-mode"):
         fb.load(tmp_path / "fast.json")
+
+
+def test_ablation_prompt_figure_shows_each_model_s_target_per_task_prompt(tmp_path, load_script):
+    fb = load_script("figures_benchmark")
+    assert fb.wmdata_prompts(tmp_path) is None                          # a fresh clone: no models, no frames
+    tasks = ["walker_flipping", "walker_stand", "walker_walk", "walker_run"]
+    for subset, level in (("all", 200), ("run", 60)):
+        (tmp_path / f"wmdata_{subset}").mkdir()
+        frames = np.zeros((4, 8, 64, 64, 3), np.uint8)
+        frames[tasks.index("walker_stand")] = level                     # the stand prompt's video, per model
+        np.savez_compressed(tmp_path / f"wmdata_{subset}" / "prompts_frames.npz", tasks=np.array(tasks),
+                            prompts=np.array([f"prompt of {t}" for t in tasks]), aligner=frames,
+                            no_aligner=np.zeros_like(frames))
+    fig = fb.wmdata_prompts(tmp_path)
+    titles = [ax.get_title(loc="left") for ax in fig.axes]
+    assert titles == [f'wmdata_{s}: "prompt of {t}"' for t in ("walker_stand", "walker_walk", "walker_run")
+                      for s in ("all", "run")]                          # grouped by prompt, custom tasks left out
+    shown = [ax.get_images()[0].get_array() for ax in fig.axes]
+    assert [s[:, :64].max() for s in shown[:3]] == [200, 60, 0]         # first frame; white gaps between frames
+    fb.plotting.close(fig)
