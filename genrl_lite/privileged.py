@@ -245,12 +245,19 @@ def real_rewards(bundle, episodes: list[dict], reward, policy=None, horizon: int
     With ``policy`` (feat (N, F) -> (N, A)): from the posterior at every ``every``-th step t, the
     model imagines ``horizon`` steps with the policy; ``imagined`` is their mean reward and
     ``matched_real`` the mean head reward of the real posteriors at t+1..t+H, the same steps in
-    reality. Returns ``{"real": [per episode], "imagined": [...], "matched_real": [...]}`` (floats;
-    the last two empty without a policy).
+    reality. Two controls imagine from the same states open loop: ``replayed``, with the actions the
+    episode really took at t..t+H-1, and ``zero_actions``. If ``replayed`` is far from
+    ``matched_real`` and close to ``zero_actions``, the model does not see what those actions did.
+    Returns ``{"real": [per episode], "imagined": [...], "matched_real": [...], "replayed": [...],
+    "zero_actions": [...]}`` (floats; all but the first empty without a policy).
     """
     from genrl_lite.baseline_rewards import episode_posteriors
 
-    out = {"real": [], "imagined": [], "matched_real": []}
+    def replay(seq):                                   # (H, N, A) -> a "policy" that plays it back
+        steps = iter(seq)
+        return lambda feat: next(steps)
+
+    out = {"real": [], "imagined": [], "matched_real": [], "replayed": [], "zero_actions": []}
     for ep in episodes:
         frames, actions = np.asarray(ep["frames"]), np.asarray(ep["actions"], dtype=np.float32)
         assert len(frames) == len(actions) + 1, (
@@ -265,10 +272,14 @@ def real_rewards(bundle, episodes: list[dict], reward, policy=None, horizon: int
             continue
         t = torch.arange(1, len(frames) - horizon, every)                            # start steps
         start = {k: v[t, 0] for k, v in posts.items()}
-        dream = reward(bundle.world_model.rssm.imagine(start, policy, horizon, sample=False))[1:, :, 0]  # (H, N)
+        rssm = bundle.world_model.rssm
+        dream = reward(rssm.imagine(start, policy, horizon, sample=False))[1:, :, 0]  # (H, N)
         same = torch.stack([r_real[t + k] for k in range(1, horizon + 1)])           # (H, N)
+        taken = torch.as_tensor(actions)[torch.stack([t + k for k in range(horizon)])].to(start["deter"])  # (H, N, A)
         out["imagined"].append(float(dream.mean()))
         out["matched_real"].append(float(same.mean()))
+        for key, seq in (("replayed", taken), ("zero_actions", torch.zeros_like(taken))):
+            out[key].append(float(reward(rssm.imagine(start, replay(seq), horizon, sample=False))[1:].mean()))
     return out
 
 

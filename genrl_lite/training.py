@@ -426,13 +426,18 @@ def train_world_model(cfg: WorldModelConfig, data, steps: int, out_dir, embed_fn
 
 @torch.no_grad()
 def evaluate_world_model(wm: WorldModel, data, windows: int = 64, context: int = 5, horizon: int = 16,
-                         seed: int = 123, batch: int = 16) -> dict:
+                         seed: int = 123, batch: int = 16, action_controls: bool = False) -> dict:
     """Quality on (held-out) data: reconstruction and open-loop prediction MSE per pixel (in [0, 1]).
 
     Samples ``windows`` sequences of ``context + horizon`` frames. ``recon_mse``: posterior
     reconstructions of all frames; ``open_loop_mse`` (mean over the horizon) and ``open_loop_mse_per_step``:
     predictions from ``context`` observed frames and the true actions; ``baseline_mse``: repeating
     the last context frame. ``open_loop_vs_baseline`` < 1 means the model beats the baseline.
+
+    ``action_controls`` adds the same predictions with other windows' actions and with zero actions
+    (``open_loop(..., actions="shuffled" / "zero")``): ``open_loop_mse_shuffled_actions``,
+    ``open_loop_mse_zero_actions`` and ``action_effect`` = shuffled / true MSE. An ``action_effect``
+    of 1 means the model predicts as well without the right actions: it has not learned what they do.
     """
     from genrl_lite.world_model import open_loop
 
@@ -440,20 +445,31 @@ def evaluate_world_model(wm: WorldModel, data, windows: int = 64, context: int =
     wm.eval()
     rng = np.random.default_rng(seed)
     per_step, base, recon = [], [], []
+    controls = {"shuffled": [], "zero": []} if action_controls else {}
+    if action_controls and (batch < 2 or windows % batch == 1):
+        raise ValueError(f"action_controls swaps actions between the windows of a batch, so every batch needs "
+                         f"2 or more: got windows={windows}, batch={batch} (a last batch of 1)")
     for start in range(0, windows, batch):
         b = data.sample(min(batch, windows - start), context + horizon, rng)
         out = open_loop(wm, b, context, horizon)
         per_step.append(out["mse"] * len(out["pred"]))
         base.append(out["baseline_mse"] * len(out["pred"]))
+        for mode, errs in controls.items():
+            errs.append(open_loop(wm, b, context, horizon, actions=mode)["mse"] * len(out["pred"]))
         tb = batch_to_torch(b, wm.device)
         images = wm.preprocess(tb["obs"])
         posts, _ = wm.rssm.observe(wm.encode(images), tb["action"], tb["is_first"], sample=False)
         recon.append(((wm.decode(wm.rssm.stoch_flat(posts)) - (images + 0.5)) ** 2).mean().item() * len(out["pred"]))
     wm.train(was_training)
     per_step, base = np.sum(per_step, 0) / windows, np.sum(base, 0) / windows
-    return {"recon_mse": float(np.sum(recon) / windows), "open_loop_mse": float(per_step.mean()),
-            "baseline_mse": float(base.mean()), "open_loop_vs_baseline": float(per_step.mean() / base.mean()),
-            "open_loop_mse_per_step": per_step, "baseline_mse_per_step": base}
+    out = {"recon_mse": float(np.sum(recon) / windows), "open_loop_mse": float(per_step.mean()),
+           "baseline_mse": float(base.mean()), "open_loop_vs_baseline": float(per_step.mean() / base.mean()),
+           "open_loop_mse_per_step": per_step, "baseline_mse_per_step": base}
+    for mode, errs in controls.items():
+        out[f"open_loop_mse_{mode}_actions"] = float((np.sum(errs, 0) / windows).mean())
+    if controls:
+        out["action_effect"] = out["open_loop_mse_shuffled_actions"] / out["open_loop_mse"]
+    return out
 
 
 def main(argv=None) -> None:

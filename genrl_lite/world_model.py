@@ -294,18 +294,32 @@ class WorldModel(nn.Module):
 
 
 @torch.no_grad()
-def open_loop(wm: WorldModel, batch: dict, context: int = 5, horizon: int = 16, sample: bool = False):
+def open_loop(wm: WorldModel, batch: dict, context: int = 5, horizon: int = 16, sample: bool = False,
+              actions: str = "true"):
     """Open-loop prediction: filter ``context`` frames, then imagine ``horizon`` with the true actions.
 
     ``batch``: numpy or tensor dict with obs (B, T, S, S, 3), action, is_first, T >= context + horizon.
+    ``actions`` picks the actions of the imagined steps, a control for whether the model uses them:
+    ``"true"`` (the batch's), ``"shuffled"`` (each window gets the next window's actions: real
+    movements, wrong for this clip; needs B >= 2) or ``"zero"``. The context is always filtered
+    with its true actions. A model whose predictions are no worse with shuffled actions than with
+    the true ones has not learned what the actions do, and a policy cannot learn in it.
     Returns numpy arrays: ``pred`` and ``truth`` (B, context+horizon, S, S, 3) float in [0, 1]
     (the first ``context`` predictions are posterior reconstructions), ``mse`` (horizon,) mean per-pixel
     squared error of the predictions, ``baseline_mse`` (horizon,) of repeating the last context frame.
     """
+    if actions not in ("true", "shuffled", "zero"):
+        raise ValueError(f"actions must be 'true', 'shuffled' or 'zero', got {actions!r}")
     b = batch_to_torch(batch, wm.device)
     T = context + horizon
     assert b["obs"].shape[1] >= T, f"need T >= {T} frames, got obs {tuple(b['obs'].shape)}"
     obs, action, is_first = b["obs"][:, :T], b["action"][:, :T], b["is_first"][:, :T]
+    if actions == "shuffled":
+        if len(action) < 2:
+            raise ValueError(f"actions='shuffled' swaps actions between windows: give B >= 2, got {len(action)}")
+        action = torch.cat([action[:, :context], action[:, context:].roll(1, dims=0)], 1)
+    elif actions == "zero":
+        action = torch.cat([action[:, :context], torch.zeros_like(action[:, context:])], 1)
     images = wm.preprocess(obs)
     posts, _ = wm.rssm.observe(wm.encode(images[:, :context]), action[:, :context],
                                is_first[:, :context], sample=sample)

@@ -18,7 +18,10 @@ checkpoint file / training out_dir) on the HELD-OUT episodes of the full dataset
 full dataset it falls back to the committed sample ``data/sample`` with a warning (those episodes
 may have been trained on). It prints the posterior reconstruction MSE and the 16-step open-loop MSE
 from 5 context frames against the "repeat the last context frame" baseline (per pixel, frames in
-[0, 1]), per step too; ``--json FILE`` also writes them (atomically).
+[0, 1]), per step too, and the *action effect*: the same open-loop MSE when each window is imagined
+with another window's actions, over the MSE with its own (1.0: the model predicts as well with the
+wrong actions, so it has not learned what they do and a policy cannot learn in it;
+``genrl_lite.world_model.open_loop(..., actions=...)``); ``--json FILE`` also writes them (atomically).
 
 For speed, inputs are random (speed does not depend on content). The load average of the machine is printed
 next to the numbers: other jobs on the same cores slow every figure down.
@@ -166,7 +169,7 @@ def measure_quality(model="walker", domain: str | None = None, root=None, split:
     if data.action_dim != bundle.action_dim:
         raise ValueError(f"{bundle.path} is a model with {bundle.action_dim}-d actions but {domain!r} has "
                          f"{data.action_dim}-d actions: evaluate the model of that domain")
-    q = evaluate_world_model(bundle.world_model, data, windows=windows, seed=seed)
+    q = evaluate_world_model(bundle.world_model, data, windows=windows, seed=seed, action_controls=True)
     return {"model": _rel(bundle.path), "preset": bundle.preset, "step": int(bundle.step), "domain": domain,
             "data": note, "episodes": data.num_episodes, "subsets": data.subsets, "windows": windows,
             "context": 5, "horizon": 16, "seed": seed,
@@ -189,6 +192,9 @@ def quality(args) -> None:
     print(f"reconstruction MSE {q['recon_mse']:.5f}")
     print(f"open-loop MSE (16 steps after 5 context frames) {q['open_loop_mse']:.5f} vs repeat-last-frame "
           f"{q['baseline_mse']:.5f}: ratio {q['open_loop_vs_baseline']:.2f} (< 1 beats the baseline)")
+    print(f"the same predictions with another window's actions {q['open_loop_mse_shuffled_actions']:.5f}, with "
+          f"zero actions {q['open_loop_mse_zero_actions']:.5f}: action effect {q['action_effect']:.2f} "
+          "(shuffled / true; 1 = the model ignores the actions)")
     print("per step, model:   ", " ".join(f"{v:.4f}" for v in q["open_loop_mse_per_step"]))
     print("per step, baseline:", " ".join(f"{v:.4f}" for v in q["baseline_mse_per_step"]))
     if args.json:

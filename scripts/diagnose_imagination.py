@@ -12,7 +12,10 @@ Three numbers per step, all in the task's reward units (walker: 0-2 per agent st
 - **real, head**: the head's reward on the filter's posteriors of those same real frames
   (``real_rewards``);
 - **from real states**: from every 10th real state of those episodes, the model imagines H steps
-  with the policy; their reward against the head's reward on the real next H steps.
+  with the policy; their reward against the head's reward on the real next H steps. Two controls
+  imagine from the same states with the actions the policy really took next (open loop) and with
+  zero actions: if the replay is as far from reality as the dream and close to zero actions, the
+  model does not see what the policy's actions do.
 
 If the head agrees with the true reward on the policy's real frames while the imagined reward is
 higher, the policy has learned to exploit errors of the model's *dynamics*: the bottleneck is the
@@ -101,8 +104,10 @@ def main(argv=None) -> dict:
            "real_true_per_step": true_real, "real_head_per_step": head_real,
            "real_true_mean": float(np.mean(true_real)), "real_head_mean": float(np.mean(head_real)),
            "from_real_states": {"imagined_per_step": along["imagined"], "real_per_step": along["matched_real"],
-                                "imagined_mean": float(np.mean(along["imagined"])) if along["imagined"] else None,
-                                "real_mean": float(np.mean(along["matched_real"])) if along["matched_real"] else None},
+                                "replayed_per_step": along["replayed"], "zero_actions_per_step": along["zero_actions"],
+                                **{f"{k}_mean": float(np.mean(along[v])) if along[v] else None for k, v in (
+                                    ("imagined", "imagined"), ("real", "matched_real"), ("replayed", "replayed"),
+                                    ("zero_actions", "zero_actions"))}},
            "normalized_mean": ev["normalized_mean"]}
     if others:
         policies = {repo_relative(folder): ac.actor.mode, **others}
@@ -121,7 +126,8 @@ def main(argv=None) -> dict:
     fr = out["from_real_states"]
     if fr["imagined_mean"] is not None:
         print(f"  from the policy's real states, the next {horizon} steps: imagined {fr['imagined_mean']:.3f}, "
-              f"real {fr['real_mean']:.3f}")
+              f"real {fr['real_mean']:.3f}; imagined with the actions it really took {fr['replayed_mean']:.3f}, "
+              f"with zero actions {fr['zero_actions_mean']:.3f}")
     levels = out.get("by_start_level", {})
     for h in args.horizons if levels else ():
         print(f"  {h} imagined steps, head reward of the last step from {levels['low_starts']} low starts "

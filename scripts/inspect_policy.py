@@ -1,20 +1,21 @@
-"""What did a policy do? Frames and body heights of its real episodes, next to random actions.
+"""What did a policy do? Frames and body heights of its real episodes, next to random and zero actions.
 
     python scripts/inspect_policy.py results/policies/stickman_lying_down-data-s0
 
 A normalized score says how much of the task's true reward a policy earned, not what it did: a
 score below random can mean a policy that flails, or one that holds a pose the reward does not
-count. This runs the policy (its mean action from the world model's filter, as in the benchmark)
-and uniform random actions in the real task, and records after every agent step the height of
-every body and how upright the torso is (``genrl_lite.evaluation.body_heights``) and the true reward.
+count. This runs the policy (its mean action from the world model's filter, as in the benchmark),
+uniform random actions and zero actions (doing nothing) in the real task, and records after every
+agent step the height of every body and how upright the torso is (``genrl_lite.evaluation.body_heights``)
+and the true reward, and how hard each pushes its actuators (mean |action|, share of |action| > 0.9).
 For a GenRL policy it also decodes the prompt's target (aligner -> connector -> decoder, what the
 policy was rewarded for resembling), so the frames show the target next to what the policy did.
 
 Writes into ``--out`` (default ``results/diagnostics/inspect/<policy folder name>/``):
 ``inspect.json`` (command, commit, returns, and per measurement its mean over the steps after
-``--settle``, for the policy and for random actions) and ``inspect.png`` (the target's imagined
+``--settle``, for the policy, random and zero actions) and ``inspect.png`` (the target's imagined
 steps, then frames every ``--every`` steps: a row per episode, the policy's first, then random
-actions'), and prints the table.
+actions', then zero actions'), and prints the table.
 The policy folder needs its ``policy.pt`` (not committed: rerun the cell's command to rebuild it).
 """
 from __future__ import annotations
@@ -77,6 +78,7 @@ def main(argv=None) -> dict:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=None, help="folder (default results/diagnostics/inspect/<policy folder name>)")
     args = p.parse_args(argv)
+    import numpy as np
     import torch
 
     from genrl_lite import plotting
@@ -102,12 +104,16 @@ def main(argv=None) -> dict:
     def random_actions(feat):
         return torch.rand(1, bundle.action_dim, generator=g) * 2 - 1
 
+    def zero_actions(feat):
+        return torch.zeros(1, bundle.action_dim)
+
     runs = {}
-    for name, actor in (("policy", ac), ("random", random_actions)):
+    for name, actor in (("policy", ac), ("random", random_actions), ("zero", zero_actions)):
         runs[name] = evaluate_behaviour(bundle, actor, info["task"], episodes=args.episodes, seed=args.seed,
                                         record=True, max_steps=args.max_steps, show_progress=False,
                                         probe=body_heights)
     means = {name: summarize(ev["probes"], args.settle) for name, ev in runs.items()}
+    actions = {name: np.abs(np.concatenate(ev["actions"])) for name, ev in runs.items()}
     # the target only where the policy was trained on it: GenRL's reward of a text prompt, the full
     # aligner -> connector path (not the benchmark's ablations, which change that path)
     with_target = (info.get("reward") == "GenRLReward" and isinstance(info.get("prompt"), str)
@@ -121,6 +127,8 @@ def main(argv=None) -> dict:
               "returns": {n: [round(float(r), 2) for r in ev["returns"]] for n, ev in runs.items()},
               "normalized_mean": {n: ev["normalized_mean"] for n, ev in runs.items()},
               "means_after_settle": {n: {k: round(v, 4) for k, v in m.items()} for n, m in means.items()},
+              "action_abs_mean": {n: round(float(a.mean()), 4) for n, a in actions.items()},
+              "action_saturated": {n: round(float((a > 0.9).mean()), 4) for n, a in actions.items()},
               "target_shown": with_target}
     with atomic_path(out_dir / "inspect.json") as tmp:
         tmp.write_text(json.dumps(record, indent=1))
@@ -138,10 +146,13 @@ def main(argv=None) -> dict:
     plotting.close(fig)
     print(f"{info['task']}, prompt {info['prompt']!r}, policy after {ac.updates} updates; "
           f"means after step {args.settle}:")
-    w = max(len(k) for k in means["policy"])
-    print(f"  {'':{w}s} {'policy':>8s} {'random':>8s}")
-    for k in means["policy"]:
-        print(f"  {k:{w}s} {means['policy'][k]:8.3f} {means['random'][k]:8.3f}")
+    rows = {**{k: [means[n][k] for n in runs] for k in means["policy"]},
+            "mean |action|": [record["action_abs_mean"][n] for n in runs],
+            "share |action| > 0.9": [record["action_saturated"][n] for n in runs]}
+    w = max(len(k) for k in rows)
+    print(f"  {'':{w}s} " + " ".join(f"{n:>8s}" for n in runs))
+    for k, v in rows.items():
+        print(f"  {k:{w}s} " + " ".join(f"{x:8.3f}" for x in v))
     for n, ev in runs.items():
         print(f"  {n} returns: {', '.join(f'{r:.1f}' for r in ev['returns'])}")
     print(f"wrote {repo_relative(out_dir / 'inspect.json')} and inspect.png")

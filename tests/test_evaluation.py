@@ -39,7 +39,7 @@ def test_summarize_pools_episodes_after_the_settling_steps(load_script):
         summarize([], settle=1)
 
 
-def test_inspect_policy_script_measures_the_policy_and_random_actions(load_script, tmp_path):
+def test_inspect_policy_script_measures_the_policy_random_and_zero_actions(load_script, tmp_path):
     policy = tmp_path / "policy"
     load_script("train_behaviour").main(["--task", "walker_stand", "--out", str(policy), "--steps", "2",
                                          "--episodes", "1", "--max-steps", "5"])
@@ -50,10 +50,13 @@ def test_inspect_policy_script_measures_the_policy_and_random_actions(load_scrip
     assert (out / "inspect.png").stat().st_size > 1000
     assert record["task"] == "walker_stand" and record["policy_updates"] == 2
     assert record["target_shown"]                              # a GenRL policy: its prompt's target is drawn
-    assert set(record["returns"]) == {"policy", "random"} and len(record["returns"]["random"]) == 2
+    assert set(record["returns"]) == {"policy", "random", "zero"} and len(record["returns"]["random"]) == 2
     means = record["means_after_settle"]
     assert {"torso_z", "left_foot_z", "torso_up", "reward"} <= set(means["policy"])
-    assert means["policy"] != means["random"]                 # two behaviours, two sets of heights
+    assert means["policy"] != means["random"] != means["zero"]  # three behaviours, three sets of heights
+    assert record["action_abs_mean"]["zero"] == record["action_saturated"]["zero"] == 0
+    assert 0.4 < record["action_abs_mean"]["random"] < 0.6        # uniform in [-1, 1]: mean |a| 0.5
+    assert 0 < record["action_saturated"]["random"] < 0.3         # P(|a| > 0.9) = 0.1
     assert 0 <= means["random"]["reward"] <= 2                # walker stand pays 0-2 per agent step
     with pytest.raises(SystemExit, match="no behaviour.json"):
         load_script("inspect_policy").main([str(tmp_path)])

@@ -129,13 +129,16 @@ def test_imagined_and_real_rewards(wm_and_data):
     from genrl_lite.baseline_rewards import episode_posteriors
     posts = episode_posteriors(wm, {"obs": frames, "action": ep["action"][:6], "is_first": ep["is_first"][:6]})
     assert res["real"] == [pytest.approx(float(posts["deter"][1:, 0, 0].mean()), abs=1e-6)]
-    assert res["imagined"] == res["matched_real"] == []
+    assert res["imagined"] == res["matched_real"] == res["replayed"] == res["zero_actions"] == []
     # imagining with the recorded actions from real states: the model's prediction of the same steps
     recorded = iter(torch.as_tensor(actions[1:3]))
     res = real_rewards(bundle, [{"frames": frames, "actions": actions}], reward,
                        policy=lambda f: next(recorded)[None], horizon=2, every=10)
     assert len(res["imagined"]) == len(res["matched_real"]) == 1
     assert res["matched_real"][0] == pytest.approx(float(posts["deter"][2:4, 0, 0].mean()), abs=1e-6)
+    # the open-loop controls: replaying the recorded actions is what that policy did; zero actions differ
+    assert res["replayed"] == [pytest.approx(res["imagined"][0], abs=1e-6)]
+    assert len(res["zero_actions"]) == 1 and res["zero_actions"][0] != pytest.approx(res["replayed"][0], abs=1e-6)
     with pytest.raises(AssertionError, match="frames"):
         real_rewards(bundle, [{"frames": frames, "actions": actions[:-1]}], reward)
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import genrl_lite  # noqa: F401
-from genrl_lite.training import (CheckpointError, SyntheticSampler, load_checkpoint, read_metrics,
-                                 train_world_model)
+from genrl_lite.training import (CheckpointError, SyntheticSampler, evaluate_world_model, load_checkpoint,
+                                 read_metrics, train_world_model)
 from genrl_lite.world_model import (RSSM, WorldModel, WorldModelConfig, batch_to_torch, flatten_states,
                                     kl_balance_loss, kl_categorical, mixed_probs, open_loop, sample_onehot)
 
@@ -246,6 +246,37 @@ def test_open_loop_shapes_and_baseline():
     with pytest.raises(AssertionError, match="need T >= 21"):
         open_loop(wm, SyntheticSampler(action_dim=2, embed_dim=None).sample(1, 10, np.random.default_rng(0)))
 
+
+
+def test_open_loop_action_controls_tell_a_model_that_ignores_its_actions():
+    wm = WorldModel(tiny(), 2)
+    batch = SyntheticSampler(action_dim=2, embed_dim=None).sample(3, 12, np.random.default_rng(1))
+    run = {mode: open_loop(wm, batch, context=4, horizon=8, actions=mode) for mode in ("true", "shuffled", "zero")}
+    for mode in ("shuffled", "zero"):
+        assert np.array_equal(run[mode]["pred"][:, :4], run["true"]["pred"][:, :4])   # context: true actions
+        assert not np.allclose(run[mode]["pred"][:, 4:], run["true"]["pred"][:, 4:])  # a random model uses them
+    rolled = dict(batch, action=np.concatenate([batch["action"][:, :4], np.roll(batch["action"][:, 4:], 1, 0)], 1))
+    assert np.allclose(open_loop(wm, rolled, context=4, horizon=8)["pred"], run["shuffled"]["pred"], atol=1e-6)
+    q = evaluate_world_model(wm, SyntheticSampler(action_dim=2, embed_dim=None), windows=4, context=4, horizon=8,
+                             batch=2, action_controls=True)
+    assert q["action_effect"] == pytest.approx(q["open_loop_mse_shuffled_actions"] / q["open_loop_mse"])
+    assert q["action_effect"] != pytest.approx(1.0, abs=1e-6)
+    with torch.no_grad():   # cut the actions out of the dynamics: every control predicts the same frames
+        wm.rssm.dynamics.img_in[0].weight[:, wm.cfg.stoch_flat_dim:] = 0
+    preds = [open_loop(wm, batch, context=4, horizon=8, actions=m)["pred"] for m in ("true", "shuffled", "zero")]
+    assert np.allclose(preds[0], preds[1], atol=1e-6) and np.allclose(preds[0], preds[2], atol=1e-6)
+    q = evaluate_world_model(wm, SyntheticSampler(action_dim=2, embed_dim=None), windows=4, context=4, horizon=8,
+                             batch=2, action_controls=True)
+    assert q["action_effect"] == pytest.approx(1.0, abs=1e-5)
+    assert "action_effect" not in evaluate_world_model(wm, SyntheticSampler(action_dim=2, embed_dim=None), windows=2,
+                                                       context=4, horizon=8, batch=2)
+    with pytest.raises(ValueError, match="B >= 2"):
+        open_loop(wm, {k: v[:1] for k, v in batch.items()}, context=4, horizon=8, actions="shuffled")
+    with pytest.raises(ValueError, match="'true', 'shuffled' or 'zero'"):
+        open_loop(wm, batch, context=4, horizon=8, actions="random")
+    with pytest.raises(ValueError, match="a last batch of 1"):
+        evaluate_world_model(wm, SyntheticSampler(action_dim=2, embed_dim=None), windows=5, batch=2,
+                             action_controls=True)
 
 # --- training, checkpoints, resume ---------------------------------------------------------------
 
