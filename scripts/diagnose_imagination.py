@@ -52,6 +52,11 @@ def main(argv=None) -> dict:
     p.add_argument("--below", type=float, default=0.6, help="head reward per step under which a start is low")
     p.add_argument("--horizons", type=int, nargs="+", default=[15, 45], help="imagined steps for --compare")
     p.add_argument("--starts", type=int, default=8 if fast_mode() else 64, help="start windows for --compare")
+    p.add_argument("--real-horizon", type=int, default=None,
+                   help="imagined steps from the real states (default: the policy's imagination horizon)")
+    p.add_argument("--real-every", type=int, default=10,
+                   help="a start every so many real steps, from step 1 (e.g. 1000: only the first state of "
+                        "each episode, to see whether the model foresees what the policy does from the reset)")
     args = p.parse_args(argv)
     import numpy as np
     import torch
@@ -94,7 +99,8 @@ def main(argv=None) -> dict:
     ev = evaluate_behaviour(bundle, ac, info["task"], episodes=args.episodes, record=True,
                             max_steps=args.max_steps, show_progress=False)
     eps = [{"frames": f, "actions": a} for f, a in zip(ev["frames"], ev["actions"])]
-    along = real_rewards(bundle, eps, reward, policy=ac.actor.mode, horizon=horizon)
+    real_horizon = args.real_horizon or horizon
+    along = real_rewards(bundle, eps, reward, policy=ac.actor.mode, horizon=real_horizon, every=args.real_every)
     head_real = along["real"]
     true_real = [float(r) / n for r, n in zip(ev["returns"], ev["steps"])]
     out = {"command": "python scripts/diagnose_imagination.py " + " ".join(sys.argv[1:] if argv is None else argv),
@@ -103,7 +109,8 @@ def main(argv=None) -> dict:
            "reward_head_fit": fit, "start_split": split, "horizon": horizon, "imagined_per_step": imagined,
            "real_true_per_step": true_real, "real_head_per_step": head_real,
            "real_true_mean": float(np.mean(true_real)), "real_head_mean": float(np.mean(head_real)),
-           "from_real_states": {"imagined_per_step": along["imagined"], "real_per_step": along["matched_real"],
+           "from_real_states": {"horizon": real_horizon, "every": args.real_every,
+                                "imagined_per_step": along["imagined"], "real_per_step": along["matched_real"],
                                 "replayed_per_step": along["replayed"], "zero_actions_per_step": along["zero_actions"],
                                 **{f"{k}_mean": float(np.mean(along[v])) if along[v] else None for k, v in (
                                     ("imagined", "imagined"), ("real", "matched_real"), ("replayed", "replayed"),
@@ -125,7 +132,7 @@ def main(argv=None) -> dict:
           f"(normalized score {ev['normalized_mean']:.3f})")
     fr = out["from_real_states"]
     if fr["imagined_mean"] is not None:
-        print(f"  from the policy's real states, the next {horizon} steps: imagined {fr['imagined_mean']:.3f}, "
+        print(f"  from the policy's real states, the next {real_horizon} steps: imagined {fr['imagined_mean']:.3f}, "
               f"real {fr['real_mean']:.3f}; imagined with the actions it really took {fr['replayed_mean']:.3f}, "
               f"with zero actions {fr['zero_actions_mean']:.3f}")
     levels = out.get("by_start_level", {})

@@ -173,7 +173,16 @@ def test_diagnose_imagination_script(load_script, tmp_path):
     record = load_script("diagnose_imagination").main([str(out), "--episodes", "1", "--max-steps", "12"])
     assert json.loads((out / "imagination.json").read_text()) == json.loads(json.dumps(record))
     assert len(record["real_true_per_step"]) == len(record["real_head_per_step"]) == 1
-    assert record["from_real_states"]["imagined_mean"] is not None
+    fr = record["from_real_states"]
+    assert fr["imagined_mean"] is not None and fr["horizon"] == record["horizon"] and fr["every"] == 10
+    assert len(fr["replayed_per_step"]) == len(fr["zero_actions_per_step"]) == 1
+    # one start per episode (its first state), a longer look ahead
+    reset = load_script("diagnose_imagination").main([str(out), "--episodes", "1", "--max-steps", "12",
+                                                      "--real-horizon", "6", "--real-every", "1000",
+                                                      "--out", str(tmp_path / "reset.json")])
+    fr6 = reset["from_real_states"]
+    assert (fr6["horizon"], fr6["every"]) == (6, 1000) and len(fr6["real_per_step"]) == 1
+    assert fr6["real_mean"] != fr["real_mean"]                  # other steps of the same episode
     with pytest.raises(SystemExit, match="no reward_head.pt"):
         load_script("diagnose_imagination").main([str(tmp_path)])
     genrl = tmp_path / "genrl"
