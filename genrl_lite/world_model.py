@@ -300,7 +300,7 @@ def open_loop(wm: WorldModel, batch: dict, context: int = 5, horizon: int = 16, 
 
     ``batch``: numpy or tensor dict with obs (B, T, S, S, 3), action, is_first, T >= context + horizon.
     ``actions`` picks the actions of the imagined steps, a control for whether the model uses them:
-    ``"true"`` (the batch's), ``"shuffled"`` (each window gets the next window's actions: real
+    ``"true"`` (the batch's), ``"shuffled"`` (window i gets window i-1's actions, the first the last's: real
     movements, wrong for this clip; needs B >= 2) or ``"zero"``. The context is always filtered
     with its true actions. A model whose predictions are no worse with shuffled actions than with
     the true ones has not learned what the actions do, and a policy cannot learn in it.
