@@ -13,7 +13,10 @@ frame) and ``wm_latent_groups.png`` (every class of the groups that change it mo
 full dataset exists, else from the committed sample (the printed note says which).
 Also ``prompts_<domain>.png`` for every shipped domain: each task prompt decoded into an imagined video
 with and without the aligner, from the frames ``scripts/bench_prompts.py`` stored next to the model
-(``prompts_frames.npz``).
+(``prompts_frames.npz``), and ``wm_reconstructions_domains.png``: six frames of each shipped domain above
+its model's posterior reconstructions (what each model's latent z keeps: the quadruped's small legs blur
+and the checkered floor it moves over is gone, a likely reason, not tested, why that model has not
+learned what its actions do; ``results/diagnostics/README.md``).
 """
 from __future__ import annotations
 
@@ -83,6 +86,31 @@ def prompt_figures(out) -> None:
         plotting.close(fig)
 
 
+def domain_reconstructions(out, n: int = 6) -> None:
+    """``wm_reconstructions_domains.png``: ``n`` frames of every shipped domain above its model's reconstructions."""
+    from genrl_lite.pretrained import SHIPPED_DOMAINS
+
+    rows = {}
+    for domain in SHIPPED_DOMAINS:
+        try:
+            wm = load_model(domain).world_model.eval()
+        except CheckpointError as err:
+            print(f"skipping {domain} in wm_reconstructions_domains.png: {err}")
+            continue
+        data, note = eval_data(domain)
+        ep = data[int(np.random.default_rng(0).integers(data.num_episodes))]["obs"]
+        frames = ep[np.linspace(len(ep) // 5, len(ep) - 1, n).astype(int)]         # (n, S, S, 3), past the reset
+        with torch.no_grad():
+            z, _ = wm.rssm.posterior(wm.encode(wm.preprocess(torch.as_tensor(frames, device=wm.device))), sample=False)
+            recon = wm.decode(z.flatten(-2)).clamp(0, 1).cpu().numpy()
+        rows[f"{domain} ({note.split(' (')[0]})"] = frames
+        rows[f"{domain}: its model's reconstruction"] = (recon * 255).round().astype(np.uint8)
+    if rows:
+        fig = plotting.video_strips(rows, title="frames and what each shipped world model's latent z keeps of them")
+        print("wrote", plotting.save(fig, out / "wm_reconstructions_domains.png"))
+        plotting.close(fig)
+
+
 def main(argv=()) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="walker", help="shipped domain name or checkpoint / out_dir")
@@ -92,6 +120,7 @@ def main(argv=()) -> None:
     domain = args.domain or args.model
     if args.model == domain:   # the default run over the shipped models (not for one checkpoint)
         prompt_figures(figures_dir())
+        domain_reconstructions(figures_dir())
     try:
         bundle = load_model(args.model)
     except CheckpointError as err:

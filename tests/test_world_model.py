@@ -427,6 +427,11 @@ def test_figures_script_writes_or_skips(tiny_walker, tmp_path, tmp_path_factory,
     prompts_dir = tmp_path_factory.mktemp("prompts")
     figs.prompt_figures(prompts_dir)
     assert sorted(p.name for p in prompts_dir.iterdir()) == sorted(f"prompts_{d}.png" for d in SHIPPED_DOMAINS)
+    recon_dir = tmp_path_factory.mktemp("recon")
+    figs.domain_reconstructions(recon_dir, n=3)       # every shipped domain's frames above its reconstructions
+    assert [p.name for p in recon_dir.iterdir()] == ["wm_reconstructions_domains.png"]
+    out = capsys.readouterr().out
+    assert "skipping" not in out and "wm_reconstructions_domains.png" in out
     figs.main(["--model", str(tiny_walker), "--domain", "walker", "--windows", "4"])
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["wm_latent_groups.png", "wm_latent_maps.png", "wm_loss_curves.png", "wm_open_loop.gif",
