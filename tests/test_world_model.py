@@ -247,7 +247,6 @@ def test_open_loop_shapes_and_baseline():
         open_loop(wm, SyntheticSampler(action_dim=2, embed_dim=None).sample(1, 10, np.random.default_rng(0)))
 
 
-
 def test_open_loop_action_controls_tell_a_model_that_ignores_its_actions():
     wm = WorldModel(tiny(), 2)
     batch = SyntheticSampler(action_dim=2, embed_dim=None).sample(3, 12, np.random.default_rng(1))
