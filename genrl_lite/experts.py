@@ -19,6 +19,9 @@ Shapes: B batch, P proprio state dim (24 walker, 17 cheetah, 78 quadruped), A ac
 A task that SAC does not learn from scratch in a CPU budget can start from an easier task's learner
 of the same body (``Learner("quadruped_run", ..., init_from="data/expert_runs/quadruped_walk/learner.pt")``):
 the critics first learn the new reward while the inherited actor keeps acting (``warm_critic_steps``).
+The learner checkpoints are git-ignored, so a machine without them can still continue a shipped
+expert from its last *snapshot*: ``init_from="data/experts/walker_run/snapshot_4.pt"`` inherits that
+actor alone, and fresh critics learn its reward first, the same way.
 """
 from __future__ import annotations
 
@@ -333,8 +336,9 @@ class Learner:
 
     def __init__(self, task: str, cfg: SACConfig | None = None, run_dir=None, seed: int = 0,
                  init_from=None):
-        """``init_from``: another task's ``learner.pt`` of the same domain to start from (its actor,
-        critics and temperature; not its replay buffer or step count). Ignored when resuming."""
+        """``init_from``: a ``learner.pt`` of a task of the same domain to start from (its actor,
+        critics and temperature; not its replay buffer or step count), or a snapshot file written by
+        :func:`save_snapshot` (its actor only; the critics start fresh). Ignored when resuming."""
         self.cfg = cfg or SACConfig()
         self.task, self.seed = _tasks.get_task(task).key, seed
         self.env = StateEnv(self.task, seed, self.cfg.action_repeat)
@@ -358,19 +362,37 @@ class Learner:
         self.last_losses: dict = {}
         self._state, self._return = state, 0.0
         self.init_from = None
-        if warm is not None:
+        # Steps and seconds the inherited actor had trained before (snapshots count from there).
+        self.offset_steps, self.offset_seconds = 0, 0.0
+        if warm is not None and "sac" in warm:
             self.sac.load_state_dict(warm["sac"])
             self.init_from = warm["task"]
+        elif warm is not None:  # a snapshot: its actor, float16 on disk
+            self.sac.actor.load_state_dict({k: v.float() for k, v in warm["actor"].items()})
+            self.init_from = f"{warm['task']} snapshot {warm['meta'].get('index')}"
+            if warm["task"] == self.task:  # the same task: this run continues that learner's count
+                self.offset_steps = int(warm["meta"].get("step", 0))
+                self.offset_seconds = float(warm["meta"].get("train_seconds", 0.0))
         self.run_dir = None if run_dir is None else Path(run_dir)
         if resuming:
             self.load_checkpoint(ckpt)
 
     def _read_warm_start(self, path: Path) -> dict:
-        """Load another task's learner checkpoint and check it fits this task's state and actions."""
+        """Load a learner checkpoint or an actor snapshot and check it fits this task's state and
+        actions (same domain; a snapshot must also have this preset's width)."""
         if not path.exists():
-            raise FileNotFoundError(f"no learner checkpoint at {path}: train that task first "
+            raise FileNotFoundError(f"no learner checkpoint or snapshot at {path}: train that task first "
                                     f"(python scripts/train_experts.py --task <task> --minutes ...)")
-        blob = torch.load(path, map_location="cpu", weights_only=False)
+        try:
+            blob = torch.load(path, map_location="cpu", weights_only=False)
+            if "sac" not in blob:  # a snapshot keeps its task in its metadata
+                blob = dict(blob, task=blob["meta"]["task"], cfg=dict(symlog=blob.get("symlog", False)))
+            blob["task"]
+        except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same advice
+            raise RuntimeError(f"{path} is neither a learner checkpoint nor an expert snapshot ({exc})") from exc
+        if "sac" not in blob and blob["hidden"] != self.cfg.hidden:
+            raise ValueError(f"snapshot {path} has hidden width {blob['hidden']}, the {self.cfg.hidden} of "
+                             f"this preset does not fit: use the preset it was trained with")
         other = _tasks.get_task(blob["task"])
         if other.domain != _tasks.get_task(self.task).domain:
             raise ValueError(f"cannot start {self.task} from {other.key}: the domains differ "
@@ -385,7 +407,8 @@ class Learner:
             opt=[o.state_dict() for o in (self.sac.opt_actor, self.sac.opt_critic, self.sac.opt_alpha)],
             buffer=self.buffer.state_dict(), step=self.step, elapsed=self.elapsed, episodes=self.episodes,
             next_snapshot=self.next_snapshot, episode_returns=self.episode_returns,
-            rng=self.rng.bit_generator.state, torch_rng=torch.get_rng_state(), init_from=self.init_from), path)
+            rng=self.rng.bit_generator.state, torch_rng=torch.get_rng_state(), init_from=self.init_from,
+            offset=(self.offset_steps, self.offset_seconds)), path)
 
     def load_checkpoint(self, path) -> None:
         blob = torch.load(path, map_location="cpu", weights_only=False)
@@ -398,6 +421,7 @@ class Learner:
         self.step, self.elapsed, self.episodes = blob["step"], blob["elapsed"], blob["episodes"]
         self.next_snapshot, self.episode_returns = blob["next_snapshot"], blob["episode_returns"]
         self.init_from = blob.get("init_from")
+        self.offset_steps, self.offset_seconds = blob.get("offset", (0, 0.0))
         self.rng.bit_generator.state = blob["rng"]
         torch.set_rng_state(blob["torch_rng"])
         # The episode in progress is not saved: start a fresh one (its transitions are kept).
@@ -432,19 +456,23 @@ class Learner:
         self._state = s2
 
     def train(self, steps: int | None = None, minutes: float | None = None, snapshot_dir=None,
-              log=print) -> list[dict]:
+              log=print, first_snapshot: int = 0) -> list[dict]:
         """Train until ``steps`` agent steps or ``minutes`` of training (whichever comes first).
 
         Saves ``snapshot_<k>.pt`` in ``snapshot_dir`` at ``cfg.snapshot_fractions`` of the budget, and a
         resumable checkpoint in ``run_dir`` every ``cfg.checkpoint_every_s`` and at the end. Returns
-        one record per snapshot saved in this call.
+        one record per snapshot saved in this call. ``first_snapshot=k`` takes only snapshots k, k+1...
+        (at their usual fractions of this budget): a run that continues another run's snapshot k-1
+        keeps that run's earlier, poorer snapshots as the start of the replay.
         """
+        if not 0 <= first_snapshot < len(self.cfg.snapshot_fractions):
+            raise ValueError(f"first_snapshot must be in 0..{len(self.cfg.snapshot_fractions) - 1}, got {first_snapshot}")
         if not steps and not minutes:
             raise ValueError("give a budget: steps=... and/or minutes=...")
         records, fracs = [], self.cfg.snapshot_fractions
         # Snapshots still due under *this* budget: a resumed run with a larger budget than before
         # keeps training and re-takes the later snapshots at their new points.
-        self.next_snapshot = int(sum(f <= self._fraction(steps, minutes) for f in fracs))
+        self.next_snapshot = max(first_snapshot, int(sum(f <= self._fraction(steps, minutes) for f in fracs)))
         bar = progress(total=100, desc=f"SAC {self.task}", unit="%")
         bar.update(int(100 * min(1.0, self._fraction(steps, minutes))))
         t_last, t_ckpt = time.time(), time.time()
@@ -468,10 +496,9 @@ class Learner:
                 self.next_snapshot += 1
                 if snapshot_dir is not None:
                     path = Path(snapshot_dir) / f"snapshot_{k}.pt"
-                    save_snapshot(self.sac.actor, path, task=self.task, step=self.step, index=k,
-                                  train_seconds=round(self.elapsed, 1))
-                    records.append(dict(index=k, step=self.step, train_seconds=round(self.elapsed, 1),
-                                        path=str(path)))
+                    step, seconds = self.step + self.offset_steps, round(self.elapsed + self.offset_seconds, 1)
+                    save_snapshot(self.sac.actor, path, task=self.task, step=step, index=k, train_seconds=seconds)
+                    records.append(dict(index=k, step=step, train_seconds=seconds, path=str(path)))
                     log(f"[{self.task}] snapshot {k} at step {self.step} ({self.elapsed:.0f} s); "
                         f"recent train return {np.mean(self.episode_returns[-3:] or [0]):.0f}")
             if self.run_dir is not None and now - t_ckpt > self.cfg.checkpoint_every_s:

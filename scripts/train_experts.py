@@ -4,6 +4,9 @@
     python scripts/train_experts.py --task walker_stand walker_walk cheetah_run --minutes 10
     python scripts/train_experts.py --task all --minutes 10          # every standard task
     python scripts/train_experts.py --task quadruped_run --minutes 30 --init-from quadruped_walk
+    # no learner checkpoint on this machine: continue the shipped final actor, keep snapshots 0-3
+    python scripts/train_experts.py --task walker_run --minutes 115 \
+        --init-from data/experts/walker_run/snapshot_4.pt --first-snapshot 4
 
 Writes ``data/experts/<task>/snapshot_<k>.pt`` (tiny actors, poor -> final), merges one entry per
 task into ``data/experts/results.json`` (command, steps, wall time, true return of each snapshot
@@ -75,7 +78,10 @@ def write_readme(results: dict, path: Path) -> None:
         *final_summary(results),
         "",
         "Training is resumable: re-running a command with a larger `--minutes` continues from",
-        "`data/expert_runs/<task>/learner.pt` and re-takes the later snapshots.",
+        "`data/expert_runs/<task>/learner.pt` and re-takes the later snapshots. That checkpoint is",
+        "git-ignored; on a machine without it, `--init-from data/experts/<task>/snapshot_4.pt",
+        "--first-snapshot 4` continues the final actor (fresh critics first learn its reward) and keeps",
+        "snapshots 0-3, so the replay still starts poor; such a run's commands list the earlier run too.",
         "",
         "| task | snapshot | agent steps | train min | return | norm |",
         "|---|---|---|---|---|---|",
@@ -97,6 +103,11 @@ def write_readme(results: dict, path: Path) -> None:
                      f"min of training = {r['steps'] / max(r['train_seconds'], 1):.0f} steps/s, preset "
                      f"`{r['preset']}`, symlog inputs: {r.get('config', {}).get('symlog', False)}"
                      + (f", started from the {r['init_from']} learner" if r.get("init_from") else "") + ")")
+        e = r.get("earlier_run")
+        while e:  # a continued run: its earlier snapshots came from these commands
+            lines.append(f"  - snapshots before {r['first_snapshot']}: `{e['command']}` ({e['steps']} agent steps in "
+                         f"{e['train_seconds'] / 60:.1f} min of training)")
+            r, e = e, e.get("earlier_run")
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
 
@@ -113,9 +124,13 @@ def main(argv=None) -> None:
     parser.add_argument("--runs", type=Path, default=data_dir() / "expert_runs",
                         help="where resumable learner checkpoints go (git-ignored)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1 leaves a core free)")
-    parser.add_argument("--init-from", default=None, metavar="TASK",
+    parser.add_argument("--init-from", default=None, metavar="TASK|SNAPSHOT",
                         help="start from this task's learner in --runs (same domain), e.g. quadruped_walk "
-                             "for quadruped_run; only for a new run, a resumed run ignores it")
+                             "for quadruped_run, or from a snapshot file (its actor only); only for a new "
+                             "run, a resumed run ignores it")
+    parser.add_argument("--first-snapshot", type=int, default=0, metavar="K",
+                        help="take only snapshots K, K+1, ... and keep the task's earlier snapshot files "
+                             "(with --init-from <task>/snapshot_<K-1>.pt: the run continues that learner)")
     args = parser.parse_args(argv)
     if not args.minutes and not args.steps:
         parser.error("give --minutes and/or --steps")
@@ -130,13 +145,23 @@ def main(argv=None) -> None:
 
     for key in keys:
         t0 = time.time()
-        init = None if args.init_from is None else args.runs / tasks.get_task(args.init_from).key / "learner.pt"
+        init = args.init_from
+        if init is not None and not init.endswith(".pt"):
+            init = args.runs / tasks.get_task(init).key / "learner.pt"
         learner = Learner(key, cfg, run_dir=args.runs / key, seed=args.seed, init_from=init)
         if learner.init_from and not learner.step:
             print(f"[{key}] starting from the {learner.init_from} learner's networks", flush=True)
         if learner.step:
             print(f"[{key}] resuming at step {learner.step} ({learner.elapsed:.0f} s trained)", flush=True)
-        learner.train(steps=args.steps, minutes=args.minutes, snapshot_dir=args.out / key)
+        if args.first_snapshot:
+            have = [p.stem for p in snapshot_paths(key, args.out)]
+            missing = [f"snapshot_{k}" for k in range(args.first_snapshot) if f"snapshot_{k}" not in have]
+            if missing:
+                parser.error(f"--first-snapshot {args.first_snapshot} keeps {key}'s earlier snapshots, "
+                             f"but {', '.join(missing)} are missing in {args.out / key}")
+        earlier = (json.loads(results_path.read_text()) if results_path.exists() else {}).get(key)
+        learner.train(steps=args.steps, minutes=args.minutes, snapshot_dir=args.out / key,
+                      first_snapshot=args.first_snapshot)
         snaps = []
         for path in snapshot_paths(key, args.out):
             policy = load_snapshot(path)
@@ -156,6 +181,9 @@ def main(argv=None) -> None:
                      final_train_returns=[round(r, 1) for r in learner.episode_returns[-5:]],
                      snapshots=snaps, torch_threads=args.threads, config=dataclasses.asdict(learner.cfg),
                      init_from=learner.init_from)
+        if args.first_snapshot and earlier:  # snapshots 0..K-1 come from that run: keep how it was made
+            entry["earlier_run"] = {k: v for k, v in earlier.items() if k != "snapshots"}
+            entry["first_snapshot"] = args.first_snapshot
         results = json.loads(results_path.read_text()) if results_path.exists() else {}
         results[key] = entry
         args.out.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,8 @@
 """The privileged SAC learner that generates task-replay data (genrl_lite.experts), at toy scale."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -87,6 +89,67 @@ def test_warm_start_from_another_task_of_the_same_domain(tmp_path):
         Learner("cheetah_run", cfg, init_from=tmp_path / "walk" / "learner.pt")
     with pytest.raises(FileNotFoundError, match="train that task first"):
         Learner("walker_run", cfg, init_from=tmp_path / "nowhere" / "learner.pt")
+
+def test_continue_a_task_from_its_snapshot_when_the_learner_is_gone(tmp_path):
+    """Learner checkpoints are git-ignored: another machine continues a shipped expert from its last
+    snapshot (actor only, fresh critics), keeps the earlier snapshots and counts steps on from it."""
+    cfg = SACConfig.preset("tiny")
+    snap_dir = tmp_path / "experts" / "walker_run"
+    first = Learner("walker_run", cfg, seed=0)
+    first.train(steps=60, snapshot_dir=snap_dir, log=lambda *_: None)
+    old = {p.name: p.read_bytes() for p in snapshot_paths("walker_run", tmp_path / "experts")}
+    cont = Learner("walker_run", cfg, run_dir=tmp_path / "run", seed=1, init_from=snap_dir / "snapshot_4.pt")
+    assert cont.init_from == "walker_run snapshot 4" and cont.step == 0 and cont.buffer.size == 0
+    assert (cont.offset_steps, cont.offset_seconds) == (60, load_snapshot(snap_dir / "snapshot_4.pt").meta["train_seconds"])
+    # The actor is the snapshot's (float16 on disk); the critics are new, not the first learner's.
+    for a, b in zip(cont.sac.actor.parameters(), first.sac.actor.parameters()):
+        torch.testing.assert_close(a, b.half().float())
+    assert all(not torch.equal(a, b) for a, b in zip(cont.sac.critic.parameters(), first.sac.critic.parameters()))
+    cont.env_step()  # no uniform seeding: the inherited actor acts from the first step
+    seeding = np.random.default_rng(1).uniform(-1, 1, 6).astype(np.float32)
+    assert not np.allclose(cont.buffer.a[0], seeding)
+    records = cont.train(steps=100, snapshot_dir=snap_dir, log=lambda *_: None, first_snapshot=4)
+    assert [(r["index"], r["step"]) for r in records] == [(4, 160)]
+    now = {p.name: p.read_bytes() for p in snapshot_paths("walker_run", tmp_path / "experts")}
+    assert all(now[f"snapshot_{k}.pt"] == old[f"snapshot_{k}.pt"] for k in range(4))
+    assert now["snapshot_4.pt"] != old["snapshot_4.pt"] and load_snapshot(snap_dir / "snapshot_4.pt").meta["step"] == 160
+    resumed = Learner("walker_run", cfg, run_dir=tmp_path / "run", seed=1)  # the offset survives a resume
+    assert (resumed.step, resumed.offset_steps, resumed.init_from) == (100, 60, "walker_run snapshot 4")
+    # Another task of the body may start from the snapshot too, but counts its own steps.
+    walk = Learner("walker_walk", cfg, init_from=snap_dir / "snapshot_4.pt")
+    assert walk.offset_steps == 0 and walk.init_from == "walker_run snapshot 4"
+    with pytest.raises(ValueError, match="first_snapshot must be in 0..4"):
+        cont.train(steps=200, first_snapshot=5, log=lambda *_: None)
+    with pytest.raises(ValueError, match="hidden width 32.*preset it was trained with"):
+        Learner("walker_run", SACConfig.preset("laptop"), init_from=snap_dir / "snapshot_4.pt")
+    with pytest.raises(ValueError, match="domains differ"):
+        Learner("cheetah_run", cfg, init_from=snap_dir / "snapshot_4.pt")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a torch file")
+    with pytest.raises(RuntimeError, match="neither a learner checkpoint nor an expert snapshot"):
+        Learner("walker_run", cfg, init_from=bad)
+
+
+def test_train_experts_script_continues_a_snapshot_and_keeps_how_the_earlier_ones_were_made(tmp_path, load_script):
+    script = load_script("train_experts")
+    out, runs = tmp_path / "experts", tmp_path / "runs"
+    common = ["--task", "walker_run", "--preset", "tiny", "--eval-episodes", "1", "--out", str(out), "--runs", str(runs)]
+    script.main(common + ["--steps", "60"])
+    first = json.loads((out / "results.json").read_text())["walker_run"]
+    script.main(common + ["--steps", "40", "--runs", str(tmp_path / "runs2"), "--first-snapshot", "4",
+                          "--init-from", str(out / "walker_run" / "snapshot_4.pt")])
+    entry = json.loads((out / "results.json").read_text())["walker_run"]
+    assert [s["step"] for s in entry["snapshots"]] == [s["step"] for s in first["snapshots"][:4]] + [100]
+    assert entry["snapshots"][:4] == first["snapshots"][:4]  # the same files, measured the same way
+    assert entry["first_snapshot"] == 4 and entry["earlier_run"]["command"] == first["command"]
+    assert entry["init_from"] == "walker_run snapshot 4"
+    readme = (out / "README.md").read_text()
+    assert "snapshots before 4: `" + first["command"] + "`" in readme
+    (out / "walker_run" / "snapshot_2.pt").unlink()
+    with pytest.raises(SystemExit):
+        script.main(common + ["--steps", "40", "--runs", str(tmp_path / "runs3"), "--first-snapshot", "4",
+                              "--init-from", str(out / "walker_run" / "snapshot_4.pt")])
+
 
 def test_critic_fits_a_fixed_batch():
     torch.manual_seed(0)
