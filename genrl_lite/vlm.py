@@ -130,6 +130,8 @@ class VLM:
     image_size: int | None = None
     """Required frame size S (``None``: any size, resized inside)."""
     batch_size: int = 256
+    text_memory = None
+    """A :class:`genrl_lite.caption_memory.CaptionMemory` that ``embed_text`` applies, or None (default)."""
 
     def embed_video(self, frames) -> torch.Tensor:
         """Clips (B, F, S, S, 3) or (F, S, S, 3) uint8 -> (B, E) unit-norm float32 (CPU tensor)."""
@@ -145,12 +147,14 @@ class VLM:
         return self.embed_video(x[:, None].expand(-1, self.n_frames, -1, -1, -1))
 
     def embed_text(self, prompts) -> torch.Tensor:
-        """Prompts (list of B non-empty strings) -> (B, E) unit-norm float32."""
+        """Prompts (list of B non-empty strings) -> (B, E) unit-norm float32 (moved towards the
+        nearest pretraining captions when a caption memory is switched on)."""
         prompts = check_prompts(prompts)
         with torch.inference_mode():
             out = torch.cat([self._text(prompts[i:i + self.batch_size])
                              for i in range(0, len(prompts), self.batch_size)])
-        return F.normalize(out.float(), dim=-1)
+        out = F.normalize(out.float(), dim=-1)
+        return out if self.text_memory is None else self.text_memory.apply(out)
 
     def embed_windows(self, obs, pad: str = "zeros") -> torch.Tensor:
         """Every sliding 8-frame window (stride 1) of one episode: obs (T, S, S, 3) uint8 -> (T, E).
@@ -179,7 +183,8 @@ class VLM:
         raise NotImplementedError
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self.name!r}, dim={self.dim}, n_frames={self.n_frames})"
+        memory = "" if self.text_memory is None else f", text={self.text_memory.describe()!r}"
+        return f"{type(self).__name__}(name={self.name!r}, dim={self.dim}, n_frames={self.n_frames}{memory})"
 
 
 def _pad_windows(emb: torch.Tensor, n_frames: int, pad: str) -> torch.Tensor:
@@ -285,13 +290,19 @@ def load_open_clip(arch: str, pretrained: str | None, allow_random: bool = False
 
 
 def load_vlm(name: str = DEFAULT_NAME, pretrained: str | None = None, weights: str | os.PathLike | None = None,
-             allow_random: bool = False) -> VLM:
+             allow_random: bool = False, caption_memory: float | bool | None = None) -> VLM:
     """The single entry point.
 
     ``load_vlm()``: the embedded default from ``data/models/vlm/vision_tower.pt`` (or ``weights``).
     ``load_vlm("open_clip:ViT-B-32", pretrained=...)``: any open_clip model with local weights.
+    ``caption_memory=0.5`` (or ``True`` for the stored weight): the embedded model's text side also
+    moves each prompt towards its nearest pretraining captions (``data/models/vlm/caption_memory.pt``,
+    :mod:`genrl_lite.caption_memory`). Off by default: the shipped results were made without it.
     """
     t0 = time.time()
+    if caption_memory is not None and caption_memory is not False and name != DEFAULT_NAME:
+        raise ValueError(f"caption_memory holds MiniLM embeddings of the embedded model's captions; "
+                         f"{name!r} has another text tower, so load it without caption_memory")
     if name == DEFAULT_NAME:
         from genrl_lite.embedded_vlm import EmbeddedVLM   # it builds on this module's VLM base
 
@@ -301,6 +312,14 @@ def load_vlm(name: str = DEFAULT_NAME, pretrained: str | None = None, weights: s
     else:
         raise ValueError(f"unknown VLM {name!r}; use {DEFAULT_NAME!r} (embedded, offline) or "
                          "'open_clip:<arch>' with pretrained=<local weights>, e.g. 'open_clip:ViT-B-32'")
+    if caption_memory is not None and caption_memory is not False:
+        from genrl_lite.caption_memory import CaptionMemory
+
+        weight = None if caption_memory is True else float(caption_memory)
+        vlm.text_memory = CaptionMemory.load(weights_dir() / "caption_memory.pt", weight=weight)
+        if vlm.text_memory.dim != vlm.dim:
+            raise RuntimeError(f"the caption memory holds {vlm.text_memory.dim}-d embeddings, {vlm.name} gives "
+                               f"{vlm.dim}-d: rebuild it for this model")
     vlm.load_seconds = time.time() - t0
     return vlm
 

@@ -8,6 +8,7 @@ on up to ``--per-concept`` clips of every (domain, concept) so rare concepts cou
 
     python scripts/bench_vlm.py                         # the shipped embedded model
     python scripts/bench_vlm.py --vlm open_clip:ViT-B-32 --pretrained /path/weights.safetensors
+    python scripts/bench_vlm.py --caption-memory 0.5    # text side with the caption memory (off by default)
 """
 from __future__ import annotations
 
@@ -88,6 +89,9 @@ def main(argv=None):
     parser.add_argument("--vlm", default="genrl-lite-minilm")
     parser.add_argument("--pretrained", default=None, help="open_clip weights (file or local-dir:)")
     parser.add_argument("--weights", default=None, help="embedded model weights (default: shipped)")
+    parser.add_argument("--caption-memory", type=float, default=None, metavar="W",
+                        help="move prompts towards their nearest pretraining captions with weight W "
+                             "(genrl_lite.caption_memory; default off); saves bench_caption_memory.json")
     parser.add_argument("--corpus", type=Path, default=None, help="default: data/vlm_corpus")
     parser.add_argument("--per-concept", type=int, default=60)
     parser.add_argument("--threads", type=int, default=2, help="torch threads (throughput is for 2 cores)")
@@ -96,11 +100,12 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     t0 = time.time()
-    vlm = load_vlm(args.vlm, pretrained=args.pretrained, weights=args.weights)
+    vlm = load_vlm(args.vlm, pretrained=args.pretrained, weights=args.weights, caption_memory=args.caption_memory)
     print(f"{vlm} loaded in {time.time() - t0:.1f} s (offline)")
     corpus = load_corpus(args.corpus or data_dir() / "vlm_corpus", heldout=True)
     print(f"held-out clips: {len(corpus['starts'])} from {corpus['files']}")
-    result = {"vlm": vlm.name, "dim": vlm.dim, "load_seconds": round(time.time() - t0, 2),
+    result = {"vlm": vlm.name, "text_side": "plain" if vlm.text_memory is None else vlm.text_memory.describe(),
+              "dim": vlm.dim, "load_seconds": round(time.time() - t0, 2),
               "heldout_files": corpus["files"], "threads": args.threads, "load_average": os.getloadavg()}
 
     # (a) templated vs paraphrased concept prompts, and video vs image
@@ -263,7 +268,7 @@ def main(argv=None):
           f"{fps:.0f} windows/s with embed_windows (stride 1) -> {100000 / fps / 60:.1f} min per 100k frames "
           f"(target <= 10); {clip_rate:.0f} independent 8-frame clips/s with embed_video")
 
-    out = args.out or weights_dir() / "bench.json"
+    out = args.out or weights_dir() / ("bench.json" if args.caption_memory is None else "bench_caption_memory.json")
     with atomic_path(out) as tmp:
         tmp.write_text(json.dumps(result, indent=1, default=float))
     print(f"\nsaved {out} ({time.time() - t0:.0f} s)")

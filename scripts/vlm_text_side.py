@@ -3,7 +3,7 @@
 Issue #3 asks that never-seen paraphrases keep 80% of the templated prompts' accuracy. Any change
 to the video tower changes every clip embedding, and with it every connector, aligner and benchmark
 cell trained on them. A change on the text side leaves the clip embeddings as they are, so it would
-be the cheap way to ship one. This script measures two such changes. Both keep the shipped video
+be the cheap way to ship one. This script measures three such changes. All keep the shipped video
 tower and the frozen MiniLM:
 
 1. **Prompt ensembles** (CLIP's zero-shot trick): embed each prompt inside a few generic templates
@@ -12,11 +12,15 @@ tower and the frozen MiniLM:
    identity. It is trained with the pretraining loss (multi-positive InfoNCE) against the *fixed*
    clip embeddings of training clips and their captions. ``reg * ||W - I||^2`` says how far W may
    move.
+3. **A caption memory** (:mod:`genrl_lite.caption_memory`): each prompt is mixed with the mean of its
+   k nearest pretraining captions, with weight w. ``--save-memory`` writes the memory that
+   ``load_vlm(caption_memory=...)`` loads.
 
 Accuracy is the benchmark's: ``scripts/bench_vlm.py``'s balanced held-out clips, templated vs
 paraphrased concept prompts. Shapes: N clips, C captions, E embedding (384).
 
     python scripts/vlm_text_side.py --threads 1 --out results/diagnostics/vlm_text_side.json
+    python scripts/vlm_text_side.py --save-memory data/models/vlm/caption_memory.pt   # only the memory
 """
 from __future__ import annotations
 
@@ -36,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_vlm  # noqa: E402
 from pretrain_vlm import caption_pools, embed_captions, load_corpus, multi_positive_infonce  # noqa: E402
 
+from genrl_lite.caption_memory import DEFAULT_K, DEFAULT_WEIGHT, CaptionMemory  # noqa: E402
 from genrl_lite.runtime import atomic_path, data_dir, git_commit  # noqa: E402
 from genrl_lite.vlm import load_vlm  # noqa: E402
 
@@ -134,6 +139,17 @@ def paraphrase_ratio(vlm, held: dict, per_concept: int, video_cache: dict) -> di
     return dict(out, templated=round(t, 4), paraphrase=round(p, 4), ratio=round(p / max(t, 1e-9), 4))
 
 
+def corpus_memory(vlm, train: dict, folder: Path, weight: float = DEFAULT_WEIGHT, k: int = DEFAULT_K) -> CaptionMemory:
+    """The distinct captions that pretraining draws for ``train`` (``pretrain_vlm.caption_pools``, seed 0),
+    with their MiniLM embeddings (cached next to the corpus, as pretraining does)."""
+    texts, _, _ = caption_pools(train)
+    T = embed_captions(vlm, texts, folder / "caption_embeddings.pt")
+    row = {t: i for i, t in enumerate(texts)}
+    unique = sorted(row)
+    return CaptionMemory(unique, T[[row[t] for t in unique]], weight, min(k, len(unique)),
+                         source=f"caption_pools(seed 0) of {', '.join(train['files'])}")
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--corpus", type=Path, default=None, help="default: data/vlm_corpus")
@@ -143,13 +159,23 @@ def main(argv=None) -> dict:
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--per-concept", type=int, default=60, help="held-out clips per concept (benchmark's)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--memory-weights", type=float, nargs="+", default=[0.3, 0.5, 0.8])
+    parser.add_argument("--memory-k", type=int, nargs="+", default=[5, 20])
     parser.add_argument("--out", type=Path, default=None, help="JSON of every number printed")
+    parser.add_argument("--save-memory", type=Path, default=None, metavar="PATH",
+                        help=f"only build the caption memory (weight {DEFAULT_WEIGHT}, k {DEFAULT_K}) and save it")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     t0 = time.time()
     vlm = load_vlm()
     folder = args.corpus or data_dir() / "vlm_corpus"
-    held, train = load_corpus(folder, heldout=True), load_corpus(folder)
+    train = load_corpus(folder)
+    if args.save_memory:
+        memory = corpus_memory(vlm, train, folder)
+        memory.save(args.save_memory)
+        print(f"saved {memory.describe()} to {args.save_memory} ({args.save_memory.stat().st_size / 1e6:.1f} MB)")
+        return dict(memory=str(args.save_memory), captions=len(memory.texts))
+    held = load_corpus(folder, heldout=True)
     cache: dict = {}
     command = "python scripts/vlm_text_side.py " + " ".join(sys.argv[1:] if argv is None else argv)
     result = dict(command=command, commit=git_commit(), vlm=vlm.name, heldout_files=held["files"],
@@ -164,6 +190,16 @@ def main(argv=None) -> dict:
             r = paraphrase_ratio(vlm, held, args.per_concept, cache)
         result["ensembles"][name] = dict(templates=templates, **r)
         print(f"prompt ensemble {name!r} {templates}: {r}", flush=True)
+
+    memory = corpus_memory(vlm, train, folder)
+    result["memory"] = dict(captions=len(memory.texts), source=memory.source, grid=[])
+    for w in args.memory_weights:
+        for k in args.memory_k:
+            m = memory.with_weight(w, min(k, len(memory.texts)))
+            with text_side(vlm, lambda prompts, m=m, raw=vlm.embed_text: m.apply(raw(prompts))):
+                r = paraphrase_ratio(vlm, held, args.per_concept, cache)
+            result["memory"]["grid"].append(dict(weight=w, k=m.k, **r))
+            print(f"caption memory weight {w:g}, k {m.k} ({len(memory.texts)} captions): {r}", flush=True)
 
     # The head: fixed clip embeddings of a random subset of training clips, and their captions.
     rng = np.random.default_rng(0)

@@ -94,10 +94,22 @@ def test_script_end_to_end_on_a_tiny_corpus(script, load_script, tmp_path):
             np.savez(fh, **shard)
     out = tmp_path / "text_side.json"
     result = script.main(["--corpus", str(tmp_path), "--train-clips", "30", "--regs", "0.1", "--steps", "3",
-                          "--per-concept", "3", "--out", str(out)])
+                          "--per-concept", "3", "--memory-weights", "0", "0.5", "--memory-k", "2",
+                          "--out", str(out)])
     assert json.loads(out.read_text()) == json.loads(json.dumps(result))
     assert set(result["ensembles"]) == set(script.TEMPLATE_SETS) and len(result["heads"]) == 1
-    for r in [result["shipped"], *result["ensembles"].values(), *result["heads"]]:
+    grid = result["memory"]["grid"]
+    assert [(g["weight"], g["k"]) for g in grid] == [(0.0, 2), (0.5, 2)] and result["memory"]["captions"] > 2
+    for r in [result["shipped"], *result["ensembles"].values(), *result["heads"], *grid]:
         assert 0 <= r["templated"] <= 1 and 0 <= r["paraphrase"] <= 1
         assert r["ratio"] == pytest.approx(r["paraphrase"] / max(r["templated"], 1e-9), abs=1e-3)
     assert result["heads"][0]["w_minus_identity"] > 0
+    # a memory of weight 0 leaves the text side as shipped
+    assert {k: grid[0][k] for k in ("templated", "paraphrase")} == \
+        {k: result["shipped"][k] for k in ("templated", "paraphrase")}
+
+    from genrl_lite.caption_memory import CaptionMemory
+    saved = script.main(["--corpus", str(tmp_path), "--save-memory", str(tmp_path / "memory.pt")])
+    memory = CaptionMemory.load(tmp_path / "memory.pt")
+    assert len(memory.texts) == saved["captions"] == result["memory"]["captions"] and memory.weight == 0.5
+    assert "walker_0.npz" in memory.source
