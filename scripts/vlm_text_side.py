@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_vlm  # noqa: E402
 from pretrain_vlm import caption_pools, embed_captions, load_corpus, multi_positive_infonce  # noqa: E402
 
+from genrl_lite import captions  # noqa: E402
 from genrl_lite.caption_memory import DEFAULT_K, DEFAULT_WEIGHT, CaptionMemory  # noqa: E402
 from genrl_lite.runtime import atomic_path, data_dir, git_commit  # noqa: E402
 from genrl_lite.vlm import load_vlm  # noqa: E402
@@ -50,6 +51,44 @@ TEMPLATE_SETS = {
     "scene": ["{}", "{}.", "in this video, {}", "this clip shows {}"],
 }
 """Generic wrappers for prompt ensembles: none names a body, a posture or a motion."""
+
+FRESH_PARAPHRASES = {
+    "posture": {
+        "standing": ["tall and steady on its legs", "upright and not fallen"],
+        "one_leg_up": ["balancing with a foot raised", "one limb lifted off the ground"],
+        "kneeling": ["crouched low on folded knees", "sitting back on its heels"],
+        "splits": ["legs spread wide along the floor", "doing a wide leg stretch"],
+        "lying_back": ["flat on the floor looking up", "stretched out on its spine"],
+        "lying_front": ["prone on the ground", "flat on its stomach"],
+        "upside_down": ["with its legs above its body", "flipped so its feet are on top"],
+        "rearing": ["lifting its front off the ground", "reared back with forepaws raised"],
+        "headstand": ["balanced on its head", "hind end up and head down"],
+        "on_side": ["fallen over sideways", "lying tipped onto one flank"],
+        "hands_up": ["holding both arms over its head", "with its arms raised high"],
+    },
+    "motion": {
+        "still": ["at rest, no movement", "staying put"],
+        "in_place": ["moving its limbs without getting anywhere", "wriggling but not travelling"],
+        "forward_slow": ["making its way forward at a slow pace", "drifting ahead slowly"],
+        "forward_fast": ["dashing ahead", "travelling forward at high speed"],
+        "backward": ["going in the reverse direction", "drifting backwards"],
+        "flipping": ["turning head over tail", "spinning around in the air"],
+    },
+}
+"""A second set of held-out phrasings, written on 2026-12-07 *after* the caption memory's weight and
+k had been chosen on ``captions.PARAPHRASES``, to test that choice on words it was not chosen on. None
+contains, or is contained in, a training phrasing or a first-set paraphrase (checked by the tests)."""
+
+
+@contextlib.contextmanager
+def paraphrase_set(table: dict):
+    """Let the benchmark's paraphrases be ``table`` (same layout as ``captions.PARAPHRASES``) inside the block."""
+    old = captions.PARAPHRASES
+    captions.PARAPHRASES = table
+    try:
+        yield table
+    finally:
+        captions.PARAPHRASES = old
 
 
 def ensemble(embed_text, templates: list[str]):
@@ -200,6 +239,13 @@ def main(argv=None) -> dict:
                 r = paraphrase_ratio(vlm, held, args.per_concept, cache)
             result["memory"]["grid"].append(dict(weight=w, k=m.k, **r))
             print(f"caption memory weight {w:g}, k {m.k} ({len(memory.texts)} captions): {r}", flush=True)
+    with paraphrase_set(FRESH_PARAPHRASES):  # the shipped setting, on a second set of paraphrases
+        plain = paraphrase_ratio(vlm, held, args.per_concept, cache)
+        with text_side(vlm, lambda prompts, raw=vlm.embed_text: memory.apply(raw(prompts))):
+            mixed = paraphrase_ratio(vlm, held, args.per_concept, cache)
+    result["fresh_paraphrases"] = dict(plain=plain, memory=dict(weight=memory.weight, k=memory.k, **mixed))
+    print(f"second paraphrase set: plain {plain}; caption memory (weight {memory.weight:g}, k {memory.k}) {mixed}",
+          flush=True)
 
     # The head: fixed clip embeddings of a random subset of training clips, and their captions.
     rng = np.random.default_rng(0)

@@ -113,3 +113,28 @@ def test_script_end_to_end_on_a_tiny_corpus(script, load_script, tmp_path):
     memory = CaptionMemory.load(tmp_path / "memory.pt")
     assert len(memory.texts) == saved["captions"] == result["memory"]["captions"] and memory.weight == 0.5
     assert "walker_0.npz" in memory.source
+    fresh = result["fresh_paraphrases"]
+    assert {k: fresh["plain"][k] for k in ("templated",)} == {k: result["shipped"][k] for k in ("templated",)}
+    assert (fresh["memory"]["weight"], fresh["memory"]["k"]) == (0.5, 5)
+
+
+def test_second_paraphrase_set_is_held_out_and_covers_every_concept(script):
+    from genrl_lite import captions
+
+    taught = [p for table in captions.POSTURE_PHRASES.values() for ps in table.values() for p in ps]
+    taught += [p for table in (captions.MOTION_PHRASES, captions.GAIT_PHRASES, captions.SLIDE_PHRASES)
+               for ps in table.values() for p in ps]
+    first = [p for table in captions.PARAPHRASES.values() for ps in table.values() for p in ps]
+    fresh = script.FRESH_PARAPHRASES
+    for factor, table in fresh.items():
+        assert set(table) == set(captions.PARAPHRASES[factor]), factor
+        for concept, phrases in table.items():
+            assert len(phrases) == 2, concept
+            for phrase in phrases:  # neither inside the other: a really new wording
+                assert not any(phrase in t or t in phrase for t in taught + first), (concept, phrase)
+    before = captions.PARAPHRASES
+    with script.paraphrase_set(fresh):
+        assert captions.concept_prompt("walker", "posture", "upside_down", captions.PARAPHRASES["posture"]["upside_down"][0]) \
+            == captions.concept_prompt("walker", "posture", "upside_down", fresh["posture"]["upside_down"][0])
+        assert captions.PARAPHRASES is fresh
+    assert captions.PARAPHRASES is before
