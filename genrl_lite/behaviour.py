@@ -340,7 +340,9 @@ def train_behaviour(bundle, prompt, cfg: BehaviourConfig | None = None, data=Non
             "prompt": prompt if isinstance(prompt, str) else None, "prompt_hash": _embedding_hash(reward.embedding),
             "model": repo_relative(bundle.path) if bundle.path else None, "model_step": bundle.step,
             "model_id": bundle.model_id, "model_preset": bundle.preset, "vlm_tag": bundle.vlm_tag, "action_dim": bundle.action_dim,
-            "feat_dim": feat_dim, "reward": type(reward).__name__}
+            "feat_dim": feat_dim, "reward": type(reward).__name__,
+            "text_side": None if vlm is None else ("plain" if getattr(vlm, "text_memory", None) is None
+                                                   else vlm.text_memory.describe())}
 
     out = Path(out_dir) if out_dir is not None else None
     rows: list[dict] = []

@@ -73,6 +73,9 @@ def parse_args(argv=None):
                    help="actor-critic overrides, e.g. --ac actor_lr=3e-4 slow_target_every=25")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 leaves a core to other jobs)")
     p.add_argument("--gif", action="store_true", help="also save the first evaluation episode as policy.gif")
+    p.add_argument("--caption-memory", type=float, default=None, metavar="W",
+                   help="embed the text prompt with the VLM's caption memory at weight W (off by default; "
+                        "genrl_lite/caption_memory.py)")
     p.add_argument("--reward", default="genrl", choices=["genrl", "true"],
                    help="genrl: the prompt's reward (GenRL). true: a DIAGNOSTIC, not GenRL: a head trained on "
                         "the task's true reward from the dataset (genrl_lite.privileged), the ceiling for this "
@@ -117,6 +120,8 @@ def main(argv=None) -> dict:
         overrides["minutes"] = args.minutes
     if args.steps is not None:
         overrides["steps"] = args.steps
+    if args.caption_memory is not None and args.reward == "true":
+        raise SystemExit("--caption-memory changes how a text prompt is embedded; --reward true uses no prompt")
     cfg = BehaviourConfig.preset(args.preset, **overrides)
     out = Path(args.out) if args.out else default_out(task.key, args.data_free, args.seed, args.reward)
     bundle = load_model(args.model or task.domain)
@@ -133,7 +138,12 @@ def main(argv=None) -> dict:
     print(f"{task.key}: prompt {prompt!r}, model {bundle.path} (step {bundle.step}), preset {cfg.preset}, "
           f"{'data-free' if cfg.data_free else 'with data ' + args.data}, seed {cfg.seed} -> {out}", flush=True)
 
-    result = train_behaviour(bundle, prompt, cfg, data=data, out_dir=out, task=task.key, reward_fn=reward_fn)
+    vlm = None
+    if args.caption_memory is not None:
+        from genrl_lite.vlm import load_vlm
+
+        vlm = load_vlm(caption_memory=args.caption_memory)
+    result = train_behaviour(bundle, prompt, cfg, data=data, out_dir=out, task=task.key, reward_fn=reward_fn, vlm=vlm)
     train_s = float(result.metrics["elapsed_s"][-1]) if len(result.metrics.get("elapsed_s", [])) else 0.0
     ev = evaluate_behaviour(bundle, result, task.key, episodes=args.episodes, seed=args.seed,
                             record=1 if args.gif else False, max_steps=args.max_steps)

@@ -98,3 +98,17 @@ def test_the_vlm_applies_it_to_text_only(tmp_path, monkeypatch):
     torch.testing.assert_close(on.embed_text(prompts), on.text_memory.apply(real.embed_text(prompts)))
     with pytest.raises(ValueError, match="another text tower"):
         vlm_module.load_vlm("open_clip:ViT-B-32", caption_memory=0.5)
+
+
+def test_train_behaviour_embeds_the_prompt_with_the_memory_when_asked(load_script, tmp_path):
+    import json
+
+    script = load_script("train_behaviour")
+    common = ["--task", "walker_stand", "--steps", "2", "--episodes", "1", "--max-steps", "5"]
+    script.main(common + ["--out", str(tmp_path / "plain")])
+    script.main(common + ["--out", str(tmp_path / "memory"), "--caption-memory", "0.5"])
+    plain, memory = (json.loads((tmp_path / run / "behaviour.json").read_text()) for run in ("plain", "memory"))
+    assert plain["text_side"] == "plain" and memory["text_side"].startswith("caption memory (weight 0.5, k 5")
+    assert plain["prompt"] == memory["prompt"] and plain["prompt_hash"] != memory["prompt_hash"]
+    with pytest.raises(SystemExit, match="uses no prompt"):
+        script.main(common + ["--out", str(tmp_path / "true"), "--caption-memory", "0.5", "--reward", "true"])
