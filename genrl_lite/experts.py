@@ -499,7 +499,7 @@ class Learner:
                     step, seconds = self.step + self.offset_steps, round(self.elapsed + self.offset_seconds, 1)
                     save_snapshot(self.sac.actor, path, task=self.task, step=step, index=k, train_seconds=seconds)
                     records.append(dict(index=k, step=step, train_seconds=seconds, path=str(path)))
-                    log(f"[{self.task}] snapshot {k} at step {self.step} ({self.elapsed:.0f} s); "
+                    log(f"[{self.task}] snapshot {k} at step {step} ({seconds:.0f} s); "
                         f"recent train return {np.mean(self.episode_returns[-3:] or [0]):.0f}")
             if self.run_dir is not None and now - t_ckpt > self.cfg.checkpoint_every_s:
                 self.save_checkpoint()
