@@ -160,6 +160,8 @@ def main(argv=None) -> None:
                 parser.error(f"--first-snapshot {args.first_snapshot} keeps {key}'s earlier snapshots, "
                              f"but {', '.join(missing)} are missing in {args.out / key}")
         earlier = (json.loads(results_path.read_text()) if results_path.exists() else {}).get(key)
+        if earlier and learner.step and earlier.get("first_snapshot") == args.first_snapshot:
+            earlier = earlier.get("earlier_run")  # resuming a continued run: keep what it continued
         learner.train(steps=args.steps, minutes=args.minutes, snapshot_dir=args.out / key,
                       first_snapshot=args.first_snapshot)
         snaps = []

@@ -145,6 +145,11 @@ def test_train_experts_script_continues_a_snapshot_and_keeps_how_the_earlier_one
     assert entry["init_from"] == "walker_run snapshot 4"
     readme = (out / "README.md").read_text()
     assert "snapshots before 4: `" + first["command"] + "`" in readme
+    # resuming the continued run with a larger budget still credits snapshots 0-3 to the first run
+    script.main(common + ["--steps", "50", "--runs", str(tmp_path / "runs2"), "--first-snapshot", "4",
+                          "--init-from", str(out / "walker_run" / "snapshot_4.pt")])
+    resumed = json.loads((out / "results.json").read_text())["walker_run"]
+    assert resumed["earlier_run"]["command"] == first["command"] and resumed["snapshots"][4]["step"] == 110
     (out / "walker_run" / "snapshot_2.pt").unlink()
     with pytest.raises(SystemExit):
         script.main(common + ["--steps", "40", "--runs", str(tmp_path / "runs3"), "--first-snapshot", "4",
