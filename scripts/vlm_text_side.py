@@ -43,7 +43,7 @@ import bench_vlm  # noqa: E402
 from pretrain_vlm import caption_pools, embed_captions, load_corpus, multi_positive_infonce  # noqa: E402
 
 from genrl_lite import captions  # noqa: E402
-from genrl_lite.caption_memory import DEFAULT_K, DEFAULT_WEIGHT, CaptionMemory  # noqa: E402
+from genrl_lite.caption_memory import DEFAULT_K, DEFAULT_WEIGHT, CaptionMemory, build_caption_memory  # noqa: E402
 from genrl_lite.runtime import atomic_path, data_dir, git_commit  # noqa: E402
 from genrl_lite.vlm import load_vlm  # noqa: E402
 
@@ -186,9 +186,8 @@ def corpus_memory(vlm, train: dict, folder: Path, weight: float = DEFAULT_WEIGHT
     texts, _, _ = caption_pools(train)
     T = embed_captions(vlm, texts, folder / "caption_embeddings.pt")
     row = {t: i for i, t in enumerate(texts)}
-    unique = sorted(row)
-    return CaptionMemory(unique, T[[row[t] for t in unique]], weight, min(k, len(unique)),
-                         source=f"caption_pools(seed 0) of {', '.join(train['files'])}")
+    return build_caption_memory(lambda batch: T[[row[t] for t in batch]], texts, weight, k,
+                                source=f"caption_pools(seed 0) of {', '.join(train['files'])}")
 
 
 def main(argv=None) -> dict:
