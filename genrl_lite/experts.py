@@ -26,6 +26,7 @@ actor alone, and fresh critics learn its reward first, the same way.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import time
 from pathlib import Path
@@ -327,6 +328,44 @@ def evaluate(policy, task: str, episodes: int = 3, seed: int = 10_000, action_re
             ret += r
         returns.append(ret)
     return returns
+
+
+EXPERT_LEVEL = 0.8
+"""Normalized return from which a final snapshot counts as expert level."""
+
+
+def load_results(root) -> dict:
+    """``<root>/results.json`` of ``scripts/train_experts.py``: per task, its command and every snapshot's return."""
+    path = Path(root) / "results.json"
+    if not path.exists():
+        raise FileNotFoundError(f"no expert results at {path}; train experts with "
+                                f"`python scripts/train_experts.py --task <task_key> --minutes 10`")
+    try:
+        results = json.loads(path.read_text())
+        if not all(isinstance(entry.get("snapshots"), list) for entry in results.values()):
+            raise ValueError("an entry has no list of snapshots")
+    except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same advice
+        raise RuntimeError(f"expert results {path} are corrupted ({exc!r}); restore the file with "
+                           f"`git checkout -- {path}` or retrain with scripts/train_experts.py") from exc
+    return results
+
+
+def replay_span(results: dict) -> list[dict]:
+    """Per task, how far its task replay reaches: first and final snapshot, true and normalized return.
+
+    The replay cycles over every snapshot, so it spans ``first`` (poor) to ``final``; ``expert_level``
+    says whether the final one reaches :data:`EXPERT_LEVEL`. Rows are sorted by task key.
+    """
+    rows = []
+    for key in sorted(results):
+        snaps = results[key]["snapshots"]
+        if not snaps:
+            continue
+        first, final = snaps[0]["return_mean"], snaps[-1]["return_mean"]
+        first_norm, final_norm = _tasks.normalized_score(key, first), _tasks.normalized_score(key, final)
+        rows.append(dict(task=key, first=first, final=final, first_norm=first_norm, final_norm=final_norm,
+                         minutes=snaps[-1]["train_seconds"] / 60, expert_level=final_norm >= EXPERT_LEVEL))
+    return rows
 
 
 # --- the learner: training loop with snapshots and resumable checkpoints -------------------------

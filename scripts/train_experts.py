@@ -30,7 +30,8 @@ import numpy as np
 import torch
 
 from genrl_lite import tasks
-from genrl_lite.experts import Learner, SACConfig, StateEnv, evaluate, load_snapshot, snapshot_paths
+from genrl_lite.experts import (Learner, SACConfig, StateEnv, evaluate, load_snapshot, replay_span,
+                                 snapshot_paths)
 from genrl_lite.runtime import atomic_path, data_dir
 
 
@@ -41,22 +42,13 @@ def random_returns(task: str, episodes: int, seed: int = 10_000) -> list[float]:
     return evaluate(lambda state, rng_, noise: rng.uniform(-1, 1, dim).astype(np.float32), task, episodes, seed)
 
 
-EXPERT_LEVEL = 0.8
-"""Normalized return from which a final snapshot counts as expert-level in the README's summary."""
-
-
 def final_summary(results: dict) -> list[str]:
     """Markdown lines saying, per task, how far the final snapshot got (the replay spans poor -> final)."""
     lines = ["Final snapshot per task (the replay spans the first snapshot's return to this one):", ""]
-    for key in sorted(results):
-        snaps = results[key]["snapshots"]
-        if not snaps:
-            continue
-        first, final = snaps[0], snaps[-1]
-        norm = tasks.normalized_score(key, final["return_mean"])
-        level = "expert-level" if norm >= EXPERT_LEVEL else "below expert level"
-        lines.append(f"- {key}: {first['return_mean']:.0f} -> {final['return_mean']:.0f} "
-                     f"(normalized {tasks.normalized_score(key, first['return_mean']):.2f} -> {norm:.2f}, {level})")
+    for row in replay_span(results):
+        level = "expert-level" if row["expert_level"] else "below expert level"
+        lines.append(f"- {row['task']}: {row['first']:.0f} -> {row['final']:.0f} "
+                     f"(normalized {row['first_norm']:.2f} -> {row['final_norm']:.2f}, {level})")
     return lines
 
 

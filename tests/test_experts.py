@@ -10,8 +10,8 @@ import torch
 import genrl_lite  # noqa: F401
 
 torch.set_num_threads(1)  # tiny networks: threads only add overhead on a shared 2-core machine
-from genrl_lite.experts import (SAC, Learner, ReplayBuffer, SACConfig, StateEnv, evaluate, load_snapshot,
-                                save_snapshot, snapshot_paths)
+from genrl_lite.experts import (EXPERT_LEVEL, SAC, Learner, ReplayBuffer, SACConfig, StateEnv, evaluate,
+                                load_results, load_snapshot, replay_span, save_snapshot, snapshot_paths)
 
 
 def test_tiny_sac_run_saves_snapshots_and_resumes(tmp_path):
@@ -188,6 +188,39 @@ def test_snapshot_returns_are_measured_on_true_reward(tmp_path):
     assert path.stat().st_size < 50_000
     returns = evaluate(load_snapshot(path), "walker_stand", episodes=1)
     assert len(returns) == 1 and 0 <= returns[0] <= 1000
+
+
+def test_replay_span_reads_how_far_each_shipped_expert_gets(tmp_path):
+    from genrl_lite import tasks
+    from genrl_lite.runtime import REPO_ROOT
+
+    ref = tasks.get_task("walker_run").reference
+    snaps = [dict(index=i, step=i, train_seconds=60.0 * (i + 1), return_mean=r)
+             for i, r in enumerate([ref.random, 500.0, ref.random + EXPERT_LEVEL * (ref.expert - ref.random)])]
+    rows = replay_span({"walker_run": dict(snapshots=snaps), "walker_stand": dict(snapshots=[])})
+    assert [r["task"] for r in rows] == ["walker_run"]  # a task without snapshots has no replay
+    (row,) = rows
+    assert row["first"] == ref.random and row["first_norm"] == pytest.approx(0.0)
+    assert row["final_norm"] == pytest.approx(EXPERT_LEVEL) and row["expert_level"] and row["minutes"] == 3.0
+    snaps[-1]["return_mean"] -= 1.0
+    assert not replay_span({"walker_run": dict(snapshots=snaps)})[0]["expert_level"]
+
+    # the shipped table describes the shipped snapshot files, one row per task with experts
+    root = REPO_ROOT / "data" / "experts"
+    shipped = load_results(root)
+    assert {r["task"] for r in replay_span(shipped)} == {p.name for p in root.iterdir() if snapshot_paths(p.name, root)}
+    for key, entry in shipped.items():
+        files = [str(p.relative_to(root)) for p in snapshot_paths(key, root)]
+        assert [s["file"] for s in entry["snapshots"]] == files, key
+
+    with pytest.raises(FileNotFoundError, match="train_experts.py"):
+        load_results(tmp_path)
+    (tmp_path / "results.json").write_text('{"walker_run": {"snapshots": [')
+    with pytest.raises(RuntimeError, match="corrupted.*git checkout"):
+        load_results(tmp_path)
+    (tmp_path / "results.json").write_text('{"walker_run": {"command": "x"}}')
+    with pytest.raises(RuntimeError, match="no list of snapshots"):
+        load_results(tmp_path)
 
 
 def test_experts_readme_says_which_tasks_reach_expert_level(tmp_path, load_script):
