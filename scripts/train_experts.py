@@ -4,6 +4,7 @@
     python scripts/train_experts.py --task walker_stand walker_walk cheetah_run --minutes 10
     python scripts/train_experts.py --task all --minutes 10          # every standard task
     python scripts/train_experts.py --task quadruped_run --minutes 30 --init-from quadruped_walk
+    python scripts/train_experts.py --task all --eval-only --eval-episodes 10   # re-measure, no training
     # no learner checkpoint on this machine: continue the shipped final actor, keep snapshots 0-3
     python scripts/train_experts.py --task walker_run --minutes 115 \
         --init-from data/experts/walker_run/snapshot_4.pt --first-snapshot 4
@@ -19,7 +20,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import shlex
 import sys
 import time
@@ -30,8 +30,8 @@ import numpy as np
 import torch
 
 from genrl_lite import tasks
-from genrl_lite.experts import (Learner, SACConfig, StateEnv, evaluate, load_snapshot, replay_span,
-                                 snapshot_paths)
+from genrl_lite.experts import (Learner, SACConfig, StateEnv, evaluate, load_results, load_snapshot,
+                                 replay_span, snapshot_paths)
 from genrl_lite.runtime import atomic_path, data_dir
 
 
@@ -40,6 +40,30 @@ def random_returns(task: str, episodes: int, seed: int = 10_000) -> list[float]:
     rng = np.random.default_rng(seed)
     dim = StateEnv(task).action_dim
     return evaluate(lambda state, rng_, noise: rng.uniform(-1, 1, dim).astype(np.float32), task, episodes, seed)
+
+
+def measure_snapshots(key: str, out: Path, episodes: int, seed: int, action_repeat: int) -> list[dict]:
+    """True return of every snapshot of ``key`` under ``out`` over ``episodes`` evaluation episodes."""
+    snaps = []
+    for path in snapshot_paths(key, out):
+        policy = load_snapshot(path)
+        rets = evaluate(policy, key, episodes, seed=10_000 + seed, action_repeat=action_repeat)
+        meta = policy.meta
+        snaps.append(dict(index=meta["index"], step=meta["step"], train_seconds=meta["train_seconds"],
+                          file=str(path.relative_to(out)), size_kb=round(path.stat().st_size / 1024, 1),
+                          returns=[round(r, 1) for r in rets], return_mean=float(np.mean(rets)),
+                          return_std=float(np.std(rets))))
+        print(f"[{key}] snapshot {meta['index']} (step {meta['step']}): return "
+              f"{np.mean(rets):.0f} ± {np.std(rets):.0f} over {episodes} episodes", flush=True)
+    return snaps
+
+
+def save_results(results: dict, out: Path) -> None:
+    """Write ``results.json`` atomically and regenerate the README from it."""
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "results.json") as tmp:
+        tmp.write_text(json.dumps(results, indent=1) + "\n")
+    write_readme(results, out / "README.md")
 
 
 def final_summary(results: dict) -> list[str]:
@@ -94,7 +118,10 @@ def write_readme(results: dict, path: Path) -> None:
         lines.append(f"- {key}: `{r['command']}` ({r['steps']} agent steps in {r['train_seconds'] / 60:.1f} "
                      f"min of training = {r['steps'] / max(r['train_seconds'], 1):.0f} steps/s, preset "
                      f"`{r['preset']}`, symlog inputs: {r.get('config', {}).get('symlog', False)}"
-                     + (f", started from the {r['init_from']} learner" if r.get("init_from") else "") + ")")
+                     + (f", started from the {r['init_from']} learner" if r.get("init_from") else "")
+                     + f", returns over {r.get('eval_episodes', '?')} evaluation episodes)")
+        if r.get("eval_command"):
+            lines.append(f"  - returns re-measured without training: `{r['eval_command']}`")
         e = r.get("earlier_run")
         while e:  # a continued run: its earlier snapshots came from these commands
             lines.append(f"  - snapshots before {r['first_snapshot']}: `{e['command']}` ({e['steps']} agent steps in "
@@ -123,17 +150,36 @@ def main(argv=None) -> None:
     parser.add_argument("--first-snapshot", type=int, default=0, metavar="K",
                         help="take only snapshots K, K+1, ... and keep the task's earlier snapshot files "
                              "(with --init-from <task>/snapshot_<K-1>.pt: the run continues that learner)")
+    parser.add_argument("--eval-only", action="store_true",
+                        help="train nothing: re-measure the snapshots already in --out over --eval-episodes "
+                             "episodes and update their returns in results.json and the README")
     args = parser.parse_args(argv)
-    if not args.minutes and not args.steps:
-        parser.error("give --minutes and/or --steps")
+    if not args.minutes and not args.steps and not args.eval_only:
+        parser.error("give --minutes and/or --steps (or --eval-only)")
     torch.set_num_threads(args.threads)
     keys = tasks.list_tasks(kind="standard") if args.task == ["all"] else args.task
     for key in keys:
         tasks.get_task(key)  # fail fast on a typo, before hours of training
     cfg = SACConfig.preset(args.preset)
     episodes = args.eval_episodes or cfg.eval_episodes
-    command = "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(sys.argv[0])] + sys.argv[1:])
+    words = sys.argv[1:] if argv is None else list(argv)  # main(argv) from a test records its own words
+    command = "python " + " ".join(shlex.quote(a) for a in ["scripts/train_experts.py"] + words)
     results_path = args.out / "results.json"
+
+    if args.eval_only:
+        missing = [k for k in keys if k not in (load_results(args.out) if results_path.exists() else {})]
+        if missing:
+            parser.error(f"--eval-only: no entry for {', '.join(missing)} in {results_path}; train them first")
+        for key in keys:
+            t0 = time.time()
+            snaps = measure_snapshots(key, args.out, episodes, args.seed, cfg.action_repeat)
+            rnd = random_returns(key, episodes, seed=10_000 + args.seed)
+            results = load_results(args.out)  # read again: a training run may have written meanwhile
+            results[key].update(snapshots=snaps, eval_episodes=episodes, eval_command=command,
+                                random_return=dict(mean=float(np.mean(rnd)), std=float(np.std(rnd))),
+                                eval_seconds=round(time.time() - t0, 1))
+            save_results(results, args.out)
+        return
 
     for key in keys:
         t0 = time.time()
@@ -156,17 +202,7 @@ def main(argv=None) -> None:
             earlier = earlier.get("earlier_run")  # resuming a continued run: keep what it continued
         learner.train(steps=args.steps, minutes=args.minutes, snapshot_dir=args.out / key,
                       first_snapshot=args.first_snapshot)
-        snaps = []
-        for path in snapshot_paths(key, args.out):
-            policy = load_snapshot(path)
-            rets = evaluate(policy, key, episodes, seed=10_000 + args.seed, action_repeat=cfg.action_repeat)
-            meta = policy.meta
-            snaps.append(dict(index=meta["index"], step=meta["step"], train_seconds=meta["train_seconds"],
-                              file=str(path.relative_to(args.out)), size_kb=round(path.stat().st_size / 1024, 1),
-                              returns=[round(r, 1) for r in rets], return_mean=float(np.mean(rets)),
-                              return_std=float(np.std(rets))))
-            print(f"[{key}] snapshot {meta['index']} (step {meta['step']}): return "
-                  f"{np.mean(rets):.0f} ± {np.std(rets):.0f}", flush=True)
+        snaps = measure_snapshots(key, args.out, episodes, args.seed, cfg.action_repeat)
         rnd = random_returns(key, episodes, seed=10_000 + args.seed)
         entry = dict(command=command, preset=args.preset, seed=args.seed, steps=learner.step,
                      train_seconds=round(learner.elapsed, 1), wall_seconds=round(time.time() - t0, 1),
@@ -180,10 +216,7 @@ def main(argv=None) -> None:
             entry["first_snapshot"] = args.first_snapshot
         results = json.loads(results_path.read_text()) if results_path.exists() else {}
         results[key] = entry
-        args.out.mkdir(parents=True, exist_ok=True)
-        with atomic_path(results_path) as tmp:
-            tmp.write_text(json.dumps(results, indent=1) + "\n")
-        write_readme(results, args.out / "README.md")
+        save_results(results, args.out)
         print(f"[{key}] done: {learner.step} steps in {learner.elapsed / 60:.1f} min", flush=True)
 
 

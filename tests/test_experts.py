@@ -156,6 +156,28 @@ def test_train_experts_script_continues_a_snapshot_and_keeps_how_the_earlier_one
                               "--init-from", str(out / "walker_run" / "snapshot_4.pt")])
 
 
+def test_eval_only_re_measures_the_snapshots_over_more_episodes_and_trains_nothing(tmp_path, load_script):
+    script = load_script("train_experts")
+    out, runs = tmp_path / "experts", tmp_path / "runs"
+    common = ["--task", "walker_run", "--preset", "tiny", "--out", str(out), "--runs", str(runs)]
+    script.main(common + ["--steps", "60", "--eval-episodes", "1"])
+    before = json.loads((out / "results.json").read_text())["walker_run"]
+    files = {p.name: p.read_bytes() for p in snapshot_paths("walker_run", out)}
+    script.main(common + ["--eval-only", "--eval-episodes", "2"])
+    after = json.loads((out / "results.json").read_text())["walker_run"]
+    assert {p.name: p.read_bytes() for p in snapshot_paths("walker_run", out)} == files  # nothing retrained
+    assert (after["command"], after["steps"]) == (before["command"], before["steps"])
+    assert after["eval_episodes"] == 2 and "--eval-only" in after["eval_command"]
+    for old, new in zip(before["snapshots"], after["snapshots"], strict=True):
+        # the same evaluation seeds: the first episode is the one measured before, then one more
+        assert len(new["returns"]) == 2 and new["returns"][0] == old["returns"][0]
+        assert new["return_mean"] == pytest.approx(np.mean(new["returns"]), abs=0.1)
+    readme = (out / "README.md").read_text()
+    assert "returns over 2 evaluation episodes" in readme and "re-measured without training" in readme
+    with pytest.raises(SystemExit):  # a task that was never trained has nothing to re-measure
+        script.main(["--task", "walker_walk", "--eval-only", "--out", str(out)])
+
+
 def test_critic_fits_a_fixed_batch():
     torch.manual_seed(0)
     cfg = SACConfig(hidden=32, batch_size=64, lr=1e-2, gamma=0.0)  # gamma 0: Q must equal the reward
